@@ -1,0 +1,1 @@
+"""vidfleet capture: camera and file sources into Redis frame streams (no torch)."""

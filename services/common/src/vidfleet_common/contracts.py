@@ -1,0 +1,49 @@
+"""Names shared by the services: queues, Celery task names and Redis keys. Defined here only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Queue(StrEnum):
+    CAPTURE = "capture"
+    DETECT = "detect"
+    COORDINATOR = "coordinator"
+
+
+class TaskName(StrEnum):
+    """Celery task names: the coordinator sends by name, without importing service code."""
+
+    DETECT_VIDEO = "vidfleet.detect.video"
+    FINALIZE_JOB = "vidfleet.coordinator.finalize_job"
+    CAPTURE_STREAM = "vidfleet.capture.stream"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Every Redis key vidfleet uses, under one configurable prefix."""
+
+    prefix: str = "vidfleet:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def jobs_index(self) -> str:
+        return f"{self.prefix}jobs"
+
+    def in_flight(self, queue: Queue | str) -> str:
+        """Sorted set of work dispatched to `queue` and not yet finished (the scaling signal)."""
+        return f"{self.prefix}inflight:{queue}"
+
+    def stream_registry(self) -> str:
+        return f"{self.prefix}streams"
+
+    def stream_lease(self, stream: str) -> str:
+        return f"{self.prefix}lease:{stream}"
+
+    def frames(self, stream: str) -> str:
+        return f"{self.prefix}frames:{stream}"
+
+    def tracks(self, stream: str) -> str:
+        return f"{self.prefix}tracks:{stream}"

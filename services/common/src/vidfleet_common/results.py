@@ -1,0 +1,82 @@
+"""The shape of a job's `result.json` and of each video's summary (what a detect task returns)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class VideoOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class VideoOutputs(BaseModel):
+    """Output files of one video, relative to the job's output folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracks: str | None = None
+    detections: str | None = None
+    annotated: str | None = None
+
+
+class VideoResult(BaseModel):
+    """What happened to one video."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video: str = Field(description="The input as given (path or URL, credentials scrubbed).")
+    name: str = Field(description="Output stem: <name>.tracks.txt and so on.")
+    outcome: VideoOutcome
+    error: str | None = Field(None, description="Why it failed, one line.")
+    error_kind: str | None = Field(None, description="Machine-readable failure class.")
+    warning: str | None = Field(None, description="Something odd that did not fail the video, one line.")
+    frames: int = Field(0, description="Frames read from the video.")
+    frames_processed: int = Field(0, description="Frames run through the model (every skip_frames-th).")
+    total_frames: int | None = Field(None, description="Frame count the container reports, when it does.")
+    video_fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    detections: int = 0
+    tracks: int = Field(0, description="Distinct track ids reported.")
+    track_rows: int = Field(0, description="Rows in the tracks file.")
+    seconds: float = Field(0.0, description="Wall-clock seconds spent on this video.")
+    fps: float = Field(0.0, description="Frames read per wall-clock second.")
+    outputs: VideoOutputs = Field(default_factory=VideoOutputs)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is VideoOutcome.SUCCEEDED
+
+
+class JobResult(BaseModel):
+    """The job's `result.json`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    success: bool
+    state: str = Field(description="succeeded, partial, failed or cancelled.")
+    message: str
+    videos: list[VideoResult]
+    config: dict[str, Any]
+    versions: dict[str, str]
+    timings: dict[str, float]
+    started_at: str
+    finished_at: str
+
+
+def job_state(videos: list[VideoResult]) -> str:
+    """succeeded when every video did, failed when none did, partial between; cancelled wins."""
+    outcomes = {v.outcome for v in videos}
+    if VideoOutcome.CANCELLED in outcomes:
+        return "cancelled"
+    if not videos or outcomes == {VideoOutcome.FAILED}:
+        return "failed"
+    if outcomes == {VideoOutcome.SUCCEEDED}:
+        return "succeeded"
+    return "partial"

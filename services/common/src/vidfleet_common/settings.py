@@ -1,0 +1,90 @@
+"""Process settings, from the environment: typed, validated at start-up, printable with secrets masked."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from vidfleet_common.errors import ConfigError
+from vidfleet_common.validation import describe_validation_error
+
+ENV_PREFIX = "VIDFLEET_"
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^@/\s]+)@", re.IGNORECASE)
+
+
+def scrub_url(text: str) -> str:
+    """Mask `user:password@` in every URL of `text` (safe for log lines)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
+
+
+def _comma_list(value: object) -> object:
+    """Lists in the environment are comma-separated: VIDFLEET_INPUT_ROOTS=/data/a,/data/b."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = BeforeValidator(_comma_list)
+
+
+class Settings(BaseSettings):
+    """Everything a vidfleet process reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    broker_url: SecretStr = Field(
+        SecretStr("redis://localhost:6379/0"),
+        validation_alias="CELERY_BROKER_URL",
+        description="Celery broker (Redis); may carry a password and use rediss:// for TLS.",
+    )
+    result_backend: SecretStr = Field(
+        SecretStr("redis://localhost:6379/0"),
+        validation_alias="CELERY_RESULT_BACKEND",
+        description="Celery result backend.",
+    )
+    key_prefix: str = Field("vidfleet:", min_length=1, description="Prefix of every Redis key vidfleet writes.")
+    input_roots: Annotated[list[Path], NoDecode, CommaList] = Field(default_factory=list, description="Folders that job file paths must resolve inside.")
+    allowed_url_schemes: Annotated[list[str], NoDecode, CommaList] = Field(["http", "https"], description="URL schemes accepted as video inputs.")
+    output_root: Path = Field(Path("results"), description="Where job outputs are written.")
+    api_token: SecretStr | None = Field(None, description="Bearer token required by the coordinator API.")
+    server: str = Field("http://localhost:8000", description="Coordinator URL used by the vidfleet CLI.")
+    yolo_config_dir: Path | None = Field(None, description="Writable folder for ultralytics' settings file.")
+
+
+def unknown_env_vars(environ: Mapping[str, str] | None = None) -> list[str]:
+    """VIDFLEET_* variables that no setting reads (a typo must not pass silently)."""
+    environ = os.environ if environ is None else environ
+    known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
+    return sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+
+
+def load_settings() -> Settings:
+    """Read and validate settings from the environment; unknown VIDFLEET_* variables are an error."""
+    unknown = unknown_env_vars()
+    if unknown:
+        raise ConfigError(f"unknown environment variable(s): {', '.join(unknown)}")
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, what="setting")) from None
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain values, secrets shown as '***' and URLs scrubbed."""
+    shown: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = scrub_url(value.get_secret_value()) if name.endswith("_url") or name == "result_backend" else "***"
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, list):
+            value = [str(v) for v in value]
+        shown[name] = value
+    return shown

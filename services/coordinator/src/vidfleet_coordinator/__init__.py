@@ -1,0 +1,1 @@
+"""vidfleet coordinator: the HTTP API, dispatch, reconciler, exporter and the vidfleet CLI."""

@@ -1,0 +1,3 @@
+from vidfleet_coordinator.cli import main
+
+main()

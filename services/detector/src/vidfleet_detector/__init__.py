@@ -1,0 +1,1 @@
+"""vidfleet detector: model runner, SORT tracker, video pipeline."""

@@ -1,0 +1,124 @@
+"""Run a whole job in this process: every video through `process_video`, then `result.json`."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from vidfleet_common.errors import ModelError
+from vidfleet_common.inputs import DEFAULT_URL_SCHEMES, VideoRef, resolve_inputs
+from vidfleet_common.job_config import JobConfig
+from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state
+from vidfleet_detector.model_runner import ModelRunner
+from vidfleet_detector.pipeline import ProgressSink, process_video
+
+RESULT_FILE = "result.json"
+
+
+def versions() -> dict[str, str]:
+    """Versions that change results: vidfleet, Python and the libraries under the model."""
+    found = {"python": platform.python_version()}
+    for label, dists in {
+        "vidfleet-detector": ("vidfleet-detector",),
+        "torch": ("torch",),
+        "ultralytics": ("ultralytics-opencv-headless", "ultralytics"),
+        "opencv": ("opencv-python-headless", "opencv-python"),
+        "numpy": ("numpy",),
+    }.items():
+        for dist in dists:
+            try:
+                found[label] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return found
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_result(result: JobResult, out_dir: Path) -> Path:
+    """Write result.json atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / RESULT_FILE
+    temp = out_dir / f".tmp-{os.getpid()}-{RESULT_FILE}"
+    temp.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    os.replace(temp, final)
+    return final
+
+
+def run_job(
+    inputs: Sequence[str],
+    config: JobConfig,
+    out_dir: Path,
+    *,
+    job_id: str | None = None,
+    progress: Callable[[], ProgressSink] | None = None,
+    input_roots: Sequence[Path] = (),
+    url_schemes: Sequence[str] = DEFAULT_URL_SCHEMES,
+) -> JobResult:
+    """Process every input; failures are recorded per video and the rest go on. Writes result.json."""
+    started_at, started = _now(), time.perf_counter()
+    refs = resolve_inputs(inputs, input_roots=input_roots, url_schemes=url_schemes)
+    runner: ModelRunner | None = None
+    model_error: ModelError | None = None
+    model_load_s = 0.0
+    results: list[VideoResult] = []
+    for ref in refs:
+        if runner is None and model_error is None and not ref.error:
+            t0 = time.perf_counter()
+            try:
+                runner = ModelRunner(config)
+            except ModelError as exc:
+                model_error = exc
+            model_load_s = time.perf_counter() - t0
+        if model_error is not None and not ref.error:
+            results.append(_failed(ref, str(model_error), "model"))
+            continue
+        sink = progress() if progress else None
+        results.append(process_video(ref, config, runner, out_dir, progress=sink))  # type: ignore[arg-type]
+    result = _job_result(job_id or uuid.uuid4().hex[:12], results, config, started_at, started, model_load_s)
+    write_result(result, out_dir)
+    return result
+
+
+def _failed(ref: VideoRef, error: str, kind: str) -> VideoResult:
+    return VideoResult(video=ref.display, name=ref.name, outcome=VideoOutcome.FAILED, error=error, error_kind=kind)
+
+
+def _job_result(
+    job_id: str, videos: list[VideoResult], config: JobConfig, started_at: str, started: float, model_load_s: float
+) -> JobResult:
+    state = job_state(videos)
+    failed = sum(1 for v in videos if v.outcome is VideoOutcome.FAILED)
+    ok = len(videos) - failed
+    if not videos:
+        message = "no videos to process"
+    elif failed:
+        message = f"{ok} of {len(videos)} videos succeeded, {failed} failed"
+    else:
+        message = f"all {len(videos)} videos succeeded"
+    return JobResult(
+        job_id=job_id,
+        success=state == "succeeded",
+        state=state,
+        message=message,
+        videos=videos,
+        config=config.model_dump(mode="json"),
+        versions=versions(),
+        timings={
+            "total_s": round(time.perf_counter() - started, 3),
+            "model_load_s": round(model_load_s, 3),
+            "video_s": round(sum(v.seconds for v in videos), 3),
+        },
+        started_at=started_at,
+        finished_at=_now(),
+    )

@@ -1,0 +1,1 @@
+"""Model weights shipped with vidfleet (see training/README.md)."""

@@ -1,0 +1,33 @@
+"""Shared fixtures: generated videos with ground truth, and the bundled model's config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_MODEL = "vidfleet-shapes-n.pt"
+
+# ultralytics writes a settings file; keep it inside the checkout and never go online.
+os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO_ROOT / ".cache" / "ultralytics"))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def vidfleet_cli() -> list[str]:
+    """The installed `vidfleet` command, run as a real subprocess."""
+    return [str(Path(sys.executable).with_name("vidfleet"))]
+
+
+@pytest.fixture(scope="session")
+def video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Short generated test videos (seeds < 1000: never used for training) with ground truth."""
+    from vidfleet_detector.synthetic import generate_video
+
+    folder = tmp_path_factory.mktemp("videos")
+    generate_video(folder / "short_a.mp4", seed=1, frames=30, objects=3)
+    generate_video(folder / "short_b.mp4", seed=2, frames=24, objects=4)
+    return folder
