@@ -101,6 +101,8 @@ def track_command(det_file: Path, out_file: Path, max_age: int, min_hits: int, i
 
     try:
         rows = track_mot_file(det_file, out_file, max_age=max_age, min_hits=min_hits, iou_threshold=iou_threshold)
+    except FileNotFoundError:
+        raise OneLineError(f"{det_file}: no such file") from None
     except (VidfleetError, ValueError, OSError) as exc:
         raise OneLineError(str(exc)) from None
     click.echo(f"{rows} track rows written to {out_file}")
