@@ -8,23 +8,23 @@ from vidfleet_detector.outputs import AnnotatedWriter, DetectionsWriter, StagedF
 
 
 def test_staged_file_appears_only_on_commit(tmp_path: Path) -> None:
-    staged = StagedFile(tmp_path / "v.tracks.txt")
+    staged = StagedFile(tmp_path, "v", ".tracks.txt")
     staged.temp.write_text("1,1,0,0,1,1,1,-1,-1,-1\n")
     assert not staged.final.exists()
     staged.commit()
     assert staged.final.read_text().startswith("1,1") and not staged.temp.exists()
 
 
-@pytest.mark.parametrize(("keep", "left"), [(False, []), (True, ["v.partial.tracks.txt"])])
+@pytest.mark.parametrize(("keep", "left"), [(False, []), (True, ["my.clip.partial.tracks.txt"])])
 def test_discard_removes_or_keeps_a_partial(tmp_path: Path, keep: bool, left: list[str]) -> None:
-    staged = StagedFile(tmp_path / "v.tracks.txt")
+    staged = StagedFile(tmp_path, "my.clip", ".tracks.txt")
     staged.temp.write_text("partial")
     staged.discard(keep_partial=keep)
     assert sorted(p.name for p in tmp_path.iterdir()) == left
 
 
 def test_tracks_are_mot_rows(tmp_path: Path) -> None:
-    writer = TracksWriter(StagedFile(tmp_path / "v.tracks.txt"))
+    writer = TracksWriter(StagedFile(tmp_path, "v", ".tracks.txt"))
     writer.write(3, np.array([[10.0, 20.0, 40.0, 60.0, 7, 0.9, 1]]))
     writer.write(4, np.empty((0, 7)))
     writer.close()
@@ -33,7 +33,7 @@ def test_tracks_are_mot_rows(tmp_path: Path) -> None:
 
 
 def test_detections_never_buffer_more_than_the_limit(tmp_path: Path) -> None:
-    writer = DetectionsWriter(StagedFile(tmp_path / "v.detections.jsonl"), {0: "circle"}, max_in_memory=5)
+    writer = DetectionsWriter(StagedFile(tmp_path, "v", ".detections.jsonl"), {0: "circle"}, max_in_memory=5)
     peak = 0
     for frame in range(1, 21):
         writer.write(frame, np.array([[1, 2, 3, 4], [5, 6, 7, 8]], float), np.array([0.5, 0.6]), np.array([0, 3]))
@@ -47,7 +47,7 @@ def test_detections_never_buffer_more_than_the_limit(tmp_path: Path) -> None:
 
 
 def test_annotated_writer_makes_a_playable_mp4(tmp_path: Path) -> None:
-    writer = AnnotatedWriter(StagedFile(tmp_path / "v.annotated.mp4"), fps=10, width=64, height=48)
+    writer = AnnotatedWriter(StagedFile(tmp_path, "v", ".annotated.mp4"), fps=10, width=64, height=48)
     for _ in range(5):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.close()

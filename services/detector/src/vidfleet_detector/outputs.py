@@ -30,8 +30,10 @@ class OutputError(VidfleetError):
 class StagedFile:
     """A file written at a hidden temporary path beside its final one."""
 
-    def __init__(self, final: Path) -> None:
-        self.final = final
+    def __init__(self, folder: Path, name: str, suffix: str) -> None:
+        self.final = folder / f"{name}{suffix}"
+        self.partial = folder / f"{name}{PARTIAL_MARK}{suffix}"
+        final = self.final
         final.parent.mkdir(parents=True, exist_ok=True)
         # The temporary name keeps the final suffix: OpenCV picks the container from it.
         self.temp = final.with_name(f".tmp-{secrets.token_hex(4)}-{final.name}")
@@ -43,9 +45,7 @@ class StagedFile:
         if not self.temp.exists():
             return
         if keep_partial:
-            name = self.final.name
-            stem, _, ext = name.partition(".")
-            os.replace(self.temp, self.final.with_name(f"{stem}{PARTIAL_MARK}.{ext}"))
+            os.replace(self.temp, self.partial)
         else:
             self.temp.unlink()
 

@@ -169,7 +169,7 @@ def _stage(out_dir: Path, name: str, visualize: bool) -> dict[str, StagedFile]:
     files = {"tracks": TRACKS_SUFFIX, "detections": DETECTIONS_SUFFIX}
     if visualize:
         files["annotated"] = ANNOTATED_SUFFIX
-    return {key: StagedFile(out_dir / f"{name}{suffix}") for key, suffix in files.items()}
+    return {key: StagedFile(out_dir, name, suffix) for key, suffix in files.items()}
 
 
 def _annotated_writer(staged: StagedFile | None, info: VideoInfo, stride: int) -> AnnotatedWriter | None:
