@@ -31,7 +31,7 @@ bench: venv
 	$(BIN)/python bench/bench_pipeline.py
 
 lock: venv
-	{ head -2 requirements/dev.lock; $(BIN)/pip freeze --exclude-editable | grep -v '^vidfleet'; } > requirements/dev.lock.new
+	{ head -2 requirements/dev.lock; $(BIN)/pip freeze --all --exclude-editable | grep -v -E "^(vidfleet|pip==)"; } > requirements/dev.lock.new
 	mv requirements/dev.lock.new requirements/dev.lock
 
 clean:
