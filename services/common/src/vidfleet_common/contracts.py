@@ -32,6 +32,21 @@ class RedisKeys:
     def jobs_index(self) -> str:
         return f"{self.prefix}jobs"
 
+    def active_jobs(self) -> str:
+        return f"{self.prefix}jobs:active"
+
+    def job_results(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:results"
+
+    def job_progress(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:progress"
+
+    def job_running(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:running"
+
+    def job_cancel(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:cancel"
+
     def in_flight(self, queue: Queue | str) -> str:
         """Sorted set of work dispatched to `queue` and not yet finished (the scaling signal)."""
         return f"{self.prefix}inflight:{queue}"

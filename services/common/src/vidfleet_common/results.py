@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+from datetime import datetime, timezone
 from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+RESULT_FILE = "result.json"
 
 
 class VideoOutcome(StrEnum):
@@ -80,3 +89,37 @@ def job_state(videos: list[VideoResult]) -> str:
     if outcomes == {VideoOutcome.SUCCEEDED}:
         return "succeeded"
     return "partial"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    """Versions that change results: vidfleet, Python and the libraries under the model (where installed)."""
+    found = {"python": platform.python_version()}
+    for label, dists in {
+        "vidfleet-common": ("vidfleet-common",),
+        "vidfleet-detector": ("vidfleet-detector",),
+        "torch": ("torch",),
+        "ultralytics": ("ultralytics-opencv-headless", "ultralytics"),
+        "opencv": ("opencv-python-headless", "opencv-python"),
+        "numpy": ("numpy",),
+    }.items():
+        for dist in dists:
+            try:
+                found[label] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return found
+
+
+def write_result(result: JobResult, out_dir: Path) -> Path:
+    """Write `result.json` atomically (a temporary name, then a rename)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / RESULT_FILE
+    temp = out_dir / f".tmp-{os.getpid()}-{RESULT_FILE}"
+    temp.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    os.replace(temp, final)
+    return final

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(None, description="Bearer token required by the coordinator API.")
     server: str = Field("http://localhost:8000", description="Coordinator URL used by the vidfleet CLI.")
     yolo_config_dir: Path | None = Field(None, description="Writable folder for ultralytics' settings file.")
+    api_host: str = Field("127.0.0.1", description="Address the coordinator API listens on (0.0.0.0 in a pod).")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the coordinator API (and its /metrics).")
+    metrics_port: int = Field(9101, ge=1, le=65535, description="Port a worker serves /metrics on.")
+    visibility_timeout: int = Field(
+        10_800, ge=10, description="Seconds before an unacknowledged task is redelivered; longer than the longest video."
+    )
 
 
 def unknown_env_vars(environ: Mapping[str, str] | None = None) -> list[str]:

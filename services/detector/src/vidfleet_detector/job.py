@@ -2,58 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 from vidfleet_common.errors import ModelError
 from vidfleet_common.inputs import DEFAULT_URL_SCHEMES, VideoRef, resolve_inputs
 from vidfleet_common.job_config import JobConfig
-from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state
+from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_detector.model_runner import ModelRunner
 from vidfleet_detector.pipeline import ProgressSink, process_video
-
-RESULT_FILE = "result.json"
-
-
-def versions() -> dict[str, str]:
-    """Versions that change results: vidfleet, Python and the libraries under the model."""
-    found = {"python": platform.python_version()}
-    for label, dists in {
-        "vidfleet-detector": ("vidfleet-detector",),
-        "torch": ("torch",),
-        "ultralytics": ("ultralytics-opencv-headless", "ultralytics"),
-        "opencv": ("opencv-python-headless", "opencv-python"),
-        "numpy": ("numpy",),
-    }.items():
-        for dist in dists:
-            try:
-                found[label] = metadata.version(dist)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    return found
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_result(result: JobResult, out_dir: Path) -> Path:
-    """Write result.json atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / RESULT_FILE
-    temp = out_dir / f".tmp-{os.getpid()}-{RESULT_FILE}"
-    temp.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
-    os.replace(temp, final)
-    return final
-
 
 def run_job(
     inputs: Sequence[str],
@@ -66,7 +25,7 @@ def run_job(
     url_schemes: Sequence[str] = DEFAULT_URL_SCHEMES,
 ) -> JobResult:
     """Process every input; failures are recorded per video and the rest go on. Writes result.json."""
-    started_at, started = _now(), time.perf_counter()
+    started_at, started = now_iso(), time.perf_counter()
     refs = resolve_inputs(inputs, input_roots=input_roots, url_schemes=url_schemes)
     runner: ModelRunner | None = None
     model_error: ModelError | None = None
@@ -105,7 +64,7 @@ def _job_result(
     elif failed:
         message = f"{ok} of {len(videos)} videos succeeded, {failed} failed"
     else:
-        message = f"all {len(videos)} videos succeeded"
+        message = f"all {len(videos)} videos succeeded" if len(videos) > 1 else "the video succeeded"
     return JobResult(
         job_id=job_id,
         success=state == "succeeded",
@@ -120,5 +79,5 @@ def _job_result(
             "video_s": round(sum(v.seconds for v in videos), 3),
         },
         started_at=started_at,
-        finished_at=_now(),
+        finished_at=now_iso(),
     )

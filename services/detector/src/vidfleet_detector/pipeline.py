@@ -43,6 +43,13 @@ class ProgressSink(Protocol):
     def finish(self, result: VideoResult) -> None: ...
 
 
+class PipelineObserver(Protocol):
+    """Hooks for metrics, called on the pipeline's threads; must be cheap and must not raise."""
+
+    def on_batch(self, frames: int, inference_seconds: float, detections: list[Detections]) -> None: ...
+    def on_tracks(self, active_tracks: int) -> None: ...
+
+
 class _Cancelled(Exception):
     pass
 
@@ -62,6 +69,7 @@ class _Post:
     detections: DetectionsWriter
     annotated: AnnotatedWriter | None
     names: dict[int, str]
+    observer: PipelineObserver | None = None
     queue: queue.Queue[_Batch | None] = field(default_factory=lambda: queue.Queue(maxsize=4))
     error: BaseException | None = None
 
@@ -75,6 +83,8 @@ class _Post:
                     self.tracks.write(number, tracks)
                     if self.annotated is not None:
                         self.annotated.write(draw_tracks(frame.image, tracks, self.names))
+                if self.observer is not None:
+                    self.observer.on_tracks(self.tracker.active_tracks)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the model's thread
             self.error = exc
             while self.queue.get() is not None:  # keep the producer from blocking
@@ -89,6 +99,7 @@ def process_video(
     *,
     progress: ProgressSink | None = None,
     should_stop: Callable[[], bool] | None = None,
+    observer: PipelineObserver | None = None,
 ) -> VideoResult:
     """Detect and track every `skip_frames`-th frame of `ref`; write its outputs under `out_dir`.
 
@@ -114,6 +125,7 @@ def process_video(
             detections=DetectionsWriter(staged["detections"], runner.names, max_in_memory=config.max_detections_in_memory),
             annotated=_annotated_writer(staged.get("annotated"), info, config.skip_frames),
             names=runner.names,
+            observer=observer,
         )
         worker = threading.Thread(target=post.run, name="vidfleet-post", daemon=True)
         worker.start()
@@ -122,7 +134,10 @@ def process_video(
             for batch in _batches(reader, config.batch):
                 if should_stop and should_stop():
                     raise _Cancelled
+                t0 = time.perf_counter()
                 dets = runner.predict([f.image for f in batch])
+                if observer is not None:
+                    observer.on_batch(len(batch), time.perf_counter() - t0, dets)
                 if post.error:
                     raise post.error
                 post.queue.put(_Batch(batch, dets))
