@@ -42,6 +42,23 @@ def _tracks(path: Path) -> dict[int, list[tuple[int, tuple[float, float, float, 
     return by_frame
 
 
+def iou_distance(a: np.ndarray, b: np.ndarray, max_iou: float = 1.0) -> np.ndarray:
+    """1 - IoU between [x, y, w, h] rows, NaN where the distance exceeds `max_iou` (motmetrics' convention).
+
+    motmetrics 1.4.0 (its latest release) computes this with `np.asfarray`, gone from NumPy 2.
+    """
+    a, b = np.asarray(a, dtype=float).reshape(-1, 4), np.asarray(b, dtype=float).reshape(-1, 4)
+    if not len(a) or not len(b):
+        return np.empty((len(a), len(b)))
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, :2] + a[:, None, 2:], b[None, :, :2] + b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
+    union = a[:, None, 2:].prod(axis=2) + b[None, :, 2:].prod(axis=2) - inter
+    distance = 1 - inter / union
+    distance[distance > max_iou] = np.nan
+    return distance
+
+
 def score(tracks_file: Path, gt_file: Path, frames: list[int]) -> dict[str, float]:
     everything = load_ground_truth(gt_file)
     hypotheses = _tracks(tracks_file)
@@ -55,12 +72,12 @@ def score(tracks_file: Path, gt_file: Path, frames: list[int]) -> dict[str, floa
         hyp_boxes = np.array([b for _, b in hyp]).reshape(-1, 4)
         if hidden and len(hyp):
             hidden_boxes = np.array([[o.x, o.y, o.w, o.h] for o in hidden])
-            on_hidden = (1 - mm.distances.iou_matrix(hyp_boxes, hidden_boxes, max_iou=1.0)).max(axis=1) >= 0.5
-            on_kept = (1 - mm.distances.iou_matrix(hyp_boxes, gt_boxes, max_iou=1.0)).max(axis=1, initial=0) >= 0.5
+            on_hidden = (1 - iou_distance(hyp_boxes, hidden_boxes, max_iou=1.0)).max(axis=1) >= 0.5
+            on_kept = (1 - iou_distance(hyp_boxes, gt_boxes, max_iou=1.0)).max(axis=1, initial=0) >= 0.5
             keep = ~(on_hidden & ~on_kept)
             hyp = [h for h, k in zip(hyp, keep) if k]
             hyp_boxes = hyp_boxes[keep]
-        distances = mm.distances.iou_matrix(gt_boxes, hyp_boxes, max_iou=0.5)
+        distances = iou_distance(gt_boxes, hyp_boxes, max_iou=0.5)
         acc.update([o.id for o in kept], [tid for tid, _ in hyp], distances, frameid=frame)
     summary = mm.metrics.create().compute(acc, metrics=["mota", "idf1", "num_switches", "num_false_positives", "num_misses"])
     return {k: float(v) for k, v in summary.iloc[0].items()}
