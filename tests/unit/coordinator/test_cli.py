@@ -12,7 +12,10 @@ from vidfleet_coordinator import cli
 HEAVY = ("torch", "ultralytics", "filterpy", "cv2")
 
 
-@pytest.mark.parametrize("module", ["vidfleet_coordinator.cli", "vidfleet_capture", "vidfleet_common.settings"])
+@pytest.mark.parametrize(
+    "module",
+    ["vidfleet_coordinator.cli", "vidfleet_coordinator.api", "vidfleet_coordinator.server_cli", "vidfleet_capture", "vidfleet_common.fleet"],
+)
 def test_cpu_services_never_import_torch(module: str) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -32,6 +32,13 @@ class RedisKeys:
     def jobs_index(self) -> str:
         return f"{self.prefix}jobs"
 
+    def job_states(self) -> str:
+        """Hash job id -> state: counts jobs by state without reading every record."""
+        return f"{self.prefix}jobs:state"
+
+    def job_finalizing(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}:finalizing"
+
     def active_jobs(self) -> str:
         return f"{self.prefix}jobs:active"
 

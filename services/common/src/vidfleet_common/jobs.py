@@ -79,6 +79,7 @@ class JobStore:
         now = time.time()
         pipe = self.redis.pipeline()
         pipe.set(key, record.model_dump_json())
+        pipe.hset(self.keys.job_states(), record.job_id, record.state.value)
         pipe.zadd(self.keys.jobs_index(), {record.job_id: now})
         pipe.sadd(self.keys.active_jobs(), record.job_id)
         members = {in_flight_member(record.job_id, v.name): now for v in record.videos if v.error is None}
@@ -91,7 +92,23 @@ class JobStore:
         return JobRecord.model_validate_json(raw) if raw else None
 
     def save(self, record: JobRecord) -> None:
-        self.redis.set(self.keys.job(record.job_id), record.model_dump_json())
+        pipe = self.redis.pipeline()
+        pipe.set(self.keys.job(record.job_id), record.model_dump_json())
+        pipe.hset(self.keys.job_states(), record.job_id, record.state.value)
+        pipe.execute()
+
+    def get_many(self, job_ids: list[str]) -> list[JobRecord]:
+        if not job_ids:
+            return []
+        raw = self.redis.mget([self.keys.job(i) for i in job_ids])
+        return [JobRecord.model_validate_json(r) for r in raw if r]
+
+    def count_by_state(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in JobState}
+        for value in self.redis.hvals(self.keys.job_states()):
+            state = _text(value)
+            counts[state] = counts.get(state, 0) + 1
+        return counts
 
     def list_ids(self, limit: int = 100) -> list[str]:
         return [i.decode() if isinstance(i, bytes) else i for i in self.redis.zrevrange(self.keys.jobs_index(), 0, limit - 1)]
@@ -102,6 +119,7 @@ class JobStore:
     def mark_finished(self, record: JobRecord) -> None:
         pipe = self.redis.pipeline()
         pipe.set(self.keys.job(record.job_id), record.model_dump_json())
+        pipe.hset(self.keys.job_states(), record.job_id, record.state.value)
         pipe.srem(self.keys.active_jobs(), record.job_id)
         pipe.execute()
 
@@ -119,6 +137,13 @@ class JobStore:
         pipe.hset(self.keys.job_progress(job_id), result.name, result.frames)
         pipe.zrem(self.keys.in_flight(queue), in_flight_member(job_id, result.name))
         pipe.execute()
+
+    def video_settled_if_pending(self, job_id: str, result: VideoResult, *, queue: Queue = Queue.DETECT) -> bool:
+        """Record `result` only when the video has none yet (a cancelled or refused video); True if recorded."""
+        recorded = bool(self.redis.hsetnx(self.keys.job_results(job_id), result.name, result.model_dump_json()))
+        if recorded:
+            self.redis.zrem(self.keys.in_flight(queue), in_flight_member(job_id, result.name))
+        return recorded
 
     def results(self, job_id: str) -> dict[str, VideoResult]:
         raw = self.redis.hgetall(self.keys.job_results(job_id))

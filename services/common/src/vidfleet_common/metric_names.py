@@ -1,4 +1,9 @@
-"""Every Prometheus metric vidfleet exports: name, type, labels, meaning. Dashboards and alerts are checked against this."""
+"""Every Prometheus metric vidfleet exports: name, type, labels, meaning, and which service exports it.
+
+Dashboards, alert rules, KEDA triggers and docs/metrics.md are checked against this module.
+Names are the exposition names: counters end in `_total`, and prometheus_client is given the
+name without that suffix (see `MetricSpec.client_name`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 MetricType = Literal["counter", "gauge", "histogram"]
+Exporter = Literal["detector", "coordinator", "capture"]
 
 
 @dataclass(frozen=True)
@@ -14,19 +20,46 @@ class MetricSpec:
     type: MetricType
     labels: tuple[str, ...]
     help: str
+    exporter: Exporter = "detector"
+
+    @property
+    def client_name(self) -> str:
+        """The name to give prometheus_client, which appends `_total` to counters itself."""
+        return self.name.removesuffix("_total") if self.type == "counter" else self.name
 
 
+# Detector workers (batch), one /metrics per worker, aggregated over its Celery processes.
 FRAMES_PROCESSED = MetricSpec("vidfleet_frames_processed_total", "counter", (), "Frames run through the model.")
 FRAMES_DECODED = MetricSpec("vidfleet_frames_decoded_total", "counter", (), "Frames decoded from video sources.")
-DETECTIONS = MetricSpec("vidfleet_detections_total", "counter", ("class_name",), "Detections the model returned.")
-INFERENCE_SECONDS = MetricSpec(
-    "vidfleet_inference_seconds", "histogram", (), "Seconds per model call (one batch of frames)."
-)
+DETECTIONS = MetricSpec("vidfleet_detections_total", "counter", ("class_name",), "Detections the model returned, by class.")
+INFERENCE_SECONDS = MetricSpec("vidfleet_inference_seconds", "histogram", (), "Seconds per model call (one batch of frames).")
 BATCH_SIZE = MetricSpec("vidfleet_batch_size", "histogram", (), "Frames per model call.")
 ACTIVE_TRACKS = MetricSpec("vidfleet_active_tracks", "gauge", (), "SORT tracks alive in the videos being processed.")
-VIDEO_SECONDS = MetricSpec("vidfleet_video_seconds_total", "counter", (), "Seconds of video processed.")
-VIDEOS = MetricSpec("vidfleet_videos_total", "counter", ("outcome",), "Videos finished, by outcome (succeeded/failed/cancelled).")
-ERRORS = MetricSpec("vidfleet_errors_total", "counter", ("kind",), "Errors by kind (unreadable, empty, model, output, ...).")
+VIDEO_SECONDS = MetricSpec("vidfleet_video_seconds_total", "counter", (), "Seconds of video processed (frames decoded / video fps).")
+VIDEOS = MetricSpec("vidfleet_videos_total", "counter", ("outcome",), "Videos a worker finished, by outcome (succeeded/failed/cancelled).")
+ERRORS = MetricSpec("vidfleet_errors_total", "counter", ("kind",), "Errors by kind (unreadable, empty, input, model, internal, ...).")
+TASKS_RUNNING = MetricSpec("vidfleet_tasks_running", "gauge", (), "detect tasks running in this worker right now.")
+MODEL_LOAD_SECONDS = MetricSpec("vidfleet_model_load_seconds", "histogram", (), "Seconds to load a model into a worker process.")
+
+# The coordinator: the fleet as a whole, read from Redis and Celery at scrape time.
+QUEUE_DEPTH = MetricSpec(
+    "vidfleet_queue_depth", "gauge", ("queue",), "Messages waiting in a Celery queue (not yet taken by a worker).", "coordinator"
+)
+WORK_IN_FLIGHT = MetricSpec(
+    "vidfleet_work_in_flight",
+    "gauge",
+    ("queue",),
+    "Work dispatched to a queue and not finished: queued + reserved + running (the scaling signal).",
+    "coordinator",
+)
+JOBS = MetricSpec("vidfleet_jobs", "gauge", ("state",), "Jobs by state (queued/running/cancelling/succeeded/partial/failed/cancelled).", "coordinator")
+JOBS_SUBMITTED = MetricSpec("vidfleet_jobs_submitted_total", "counter", (), "Jobs accepted by the coordinator.", "coordinator")
+JOBS_FINISHED = MetricSpec("vidfleet_jobs_finished_total", "counter", ("state",), "Jobs finalised, by final state.", "coordinator")
+JOB_VIDEOS = MetricSpec(
+    "vidfleet_job_videos_total", "counter", ("outcome",), "Videos of finalised jobs, by outcome (succeeded/failed/cancelled).", "coordinator"
+)
+WORKERS_ALIVE = MetricSpec("vidfleet_workers_alive", "gauge", ("queue",), "Celery workers answering ping, by queue they consume.", "coordinator")
+REDIS_UP = MetricSpec("vidfleet_redis_up", "gauge", (), "1 when the coordinator reaches Redis, else 0.", "coordinator")
 
 ALL: tuple[MetricSpec, ...] = (
     FRAMES_PROCESSED,
@@ -38,4 +71,15 @@ ALL: tuple[MetricSpec, ...] = (
     VIDEO_SECONDS,
     VIDEOS,
     ERRORS,
+    TASKS_RUNNING,
+    MODEL_LOAD_SECONDS,
+    QUEUE_DEPTH,
+    WORK_IN_FLIGHT,
+    JOBS,
+    JOBS_SUBMITTED,
+    JOBS_FINISHED,
+    JOB_VIDEOS,
+    WORKERS_ALIVE,
+    REDIS_UP,
 )
+BY_NAME: dict[str, MetricSpec] = {m.name: m for m in ALL}

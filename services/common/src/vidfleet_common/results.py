@@ -56,6 +56,7 @@ class VideoResult(BaseModel):
     seconds: float = Field(0.0, description="Wall-clock seconds spent on this video.")
     fps: float = Field(0.0, description="Frames read per wall-clock second.")
     outputs: VideoOutputs = Field(default_factory=VideoOutputs)
+    worker: str | None = Field(None, description="The fleet worker that processed it (absent for `vidfleet process`).")
 
     @property
     def ok(self) -> bool:

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address the coordinator API listens on (0.0.0.0 in a pod).")
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the coordinator API (and its /metrics).")
     metrics_port: int = Field(9101, ge=1, le=65535, description="Port a worker serves /metrics on.")
+    redis_ca_file: Path | None = Field(None, description="CA bundle to verify Redis TLS (rediss://) certificates; system CAs if unset.")
+    worker_lost_seconds: float = Field(
+        30.0, ge=1, description="A worker silent to pings this long has its running videos put back in the queue."
+    )
     visibility_timeout: int = Field(
         10_800, ge=10, description="Seconds before an unacknowledged task is redelivered; longer than the longest video."
     )

@@ -68,3 +68,13 @@ def config_command(as_json: bool) -> None:
         click.echo(f"{key:<22} {value}")
     for name in unknown_env_vars():
         click.echo(f"warning: unknown variable {name}", err=True)
+
+
+def _add_client_commands() -> None:
+    from vidfleet_coordinator.client_commands import CLIENT_COMMANDS
+
+    for command in CLIENT_COMMANDS:
+        main.add_command(command)
+
+
+_add_client_commands()

@@ -84,7 +84,8 @@ class Detections:
 class ModelRunner:
     """One loaded model; `predict` takes a batch of BGR frames and returns Detections per frame."""
 
-    def __init__(self, config: JobConfig) -> None:
+    def __init__(self, config: JobConfig, *, loaded: Any | None = None) -> None:
+        """Load `config.model`, or use `loaded` (a YOLO already loaded from it) with this config's settings."""
         ensure_yolo_config_dir()
         self.device = resolve_device(config.device)
         self.half = bool(config.half and self.device.startswith("cuda"))
@@ -100,7 +101,7 @@ class ModelRunner:
         if config.imgsz is not None:
             self._predict_args["imgsz"] = config.imgsz
         self.model_name = config.model
-        self.model = _load(config.model)
+        self.model = loaded if loaded is not None else _load(config.model)
         self.names: dict[int, str] = dict(self.model.names)
 
     def predict(self, frames: Sequence[np.ndarray]) -> list[Detections]:

@@ -1,0 +1,61 @@
+"""The vidfleet CLI's side of the coordinator API: a small typed HTTP client with one-line errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from vidfleet_common.errors import VidfleetError
+from vidfleet_common.settings import scrub_url
+
+
+class ServerError(VidfleetError):
+    """The coordinator refused a request or could not be reached; the message is one line."""
+
+
+class CoordinatorClient:
+    def __init__(self, server: str, token: str | None, *, timeout: float = 30.0) -> None:
+        self.server = server.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"cannot reach the coordinator at {scrub_url(self.server)}: {exc}") from None
+        if response.status_code >= 400 and not (path == "/health" and response.status_code == 503):
+            raise ServerError(f"{_detail(response)} (HTTP {response.status_code})")
+        return response.json()
+
+    def submit(self, inputs: list[str], config: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/jobs", json={"inputs": inputs, "config": config})
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}")
+
+    def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self._call("GET", "/jobs", params={"limit": limit})
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/jobs/{job_id}/cancel")
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "/health")
+
+    def tasks(self) -> dict[str, Any]:
+        return self._call("GET", "/tasks")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = None
+    if isinstance(detail, str):
+        return detail
+    return response.text.strip().splitlines()[0] if response.text.strip() else response.reason_phrase

@@ -1,0 +1,115 @@
+"""Finish jobs: once every video of a job has a result, write `result.json` and close the record.
+
+This is the "finalize" half of the chord, done by the coordinator rather than by a Celery chord:
+a chord's counter lives in the result backend and does not survive a worker killed mid-video
+(the redelivered task would count twice or never) nor a Redis restart between the header and the
+callback. The job record in Redis is the single source of truth, and finalising is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from vidfleet_common.jobs import JobRecord, JobState, JobStore
+from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
+from vidfleet_common.settings import scrub_url
+from vidfleet_coordinator.metrics import CoordinatorMetrics
+
+log = logging.getLogger("vidfleet.coordinator.finalizer")
+
+# A finalising coordinator holds the job's lock this long (another replica may take over after).
+LOCK_SECONDS = 60
+
+
+class Finalizer:
+    def __init__(self, store: JobStore, metrics: CoordinatorMetrics | None = None) -> None:
+        self.store = store
+        self.metrics = metrics
+
+    def run_once(self) -> list[str]:
+        """Advance every active job; returns the ids finalised in this pass."""
+        finished: list[str] = []
+        for job_id in self.store.active_ids():
+            record = self.store.get(job_id)
+            if record is None:
+                self.store.redis.srem(self.store.keys.active_jobs(), job_id)
+                continue
+            if self._advance(record):
+                finished.append(job_id)
+        return finished
+
+    def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 - Redis restarting: try again next pass
+                log.warning("finalizer pass failed: %s", scrub_url(str(exc)))
+                stop.wait(2.0)
+            stop.wait(interval)
+
+    def _advance(self, record: JobRecord) -> bool:
+        results = self.store.results(record.job_id)
+        names = [v.name for v in record.videos]
+        if not all(name in results for name in names):
+            if record.state is JobState.QUEUED and (results or self.store.running(record.job_id) or self.store.progress(record.job_id)):
+                record.state = JobState.RUNNING
+                self.store.save(record)
+            return False
+        lock = self.store.keys.job_finalizing(record.job_id)
+        if not self.store.redis.set(lock, "1", nx=True, ex=LOCK_SECONDS):
+            return False  # another coordinator replica is on it
+        videos = [results[name] for name in names]
+        cancelled = self.store.is_cancelled(record.job_id)
+        result = _job_result(record, videos, cancelled=cancelled)
+        write_result(result, Path(record.out_dir))
+        _remove_abandoned_temp_files(Path(record.out_dir))
+        record.state = JobState(result.state)
+        record.finished_at = result.finished_at
+        record.message = result.message
+        self.store.mark_finished(record)
+        if self.metrics is not None:
+            self.metrics.job_finished(result)
+        log.info("job %s %s: %s", record.job_id, result.state, result.message)
+        return True
+
+
+def _remove_abandoned_temp_files(out_dir: Path) -> None:
+    """Temporary outputs of a worker killed mid-video: every video has its result now, so nobody owns them."""
+    for temp in out_dir.glob(".tmp-*"):
+        try:
+            temp.unlink()
+        except OSError as exc:
+            log.warning("could not remove %s: %s", temp, exc)
+
+
+def _job_result(record: JobRecord, videos: list[VideoResult], *, cancelled: bool) -> JobResult:
+    state = "cancelled" if cancelled else job_state(videos)
+    counts = {o: sum(1 for v in videos if v.outcome is o) for o in VideoOutcome}
+    ok, failed, skipped = counts[VideoOutcome.SUCCEEDED], counts[VideoOutcome.FAILED], counts[VideoOutcome.CANCELLED]
+    if not videos:
+        message = "no videos to process"
+    elif state == "cancelled":
+        message = f"cancelled: {ok} of {len(videos)} videos succeeded, {failed} failed, {skipped} cancelled"
+    elif failed:
+        message = f"{ok} of {len(videos)} videos succeeded, {failed} failed"
+    else:
+        message = f"all {len(videos)} videos succeeded" if len(videos) > 1 else "the video succeeded"
+    finished_at = now_iso()
+    total = (datetime.fromisoformat(finished_at) - datetime.fromisoformat(record.created_at)).total_seconds()
+    return JobResult(
+        job_id=record.job_id,
+        success=state == "succeeded",
+        state=state,
+        message=message,
+        videos=videos,
+        config=record.config,
+        versions=versions(),
+        timings={"total_s": round(max(total, 0.0), 3), "video_s": round(sum(v.seconds for v in videos), 3)},
+        started_at=record.created_at,
+        finished_at=finished_at,
+    )
+
+

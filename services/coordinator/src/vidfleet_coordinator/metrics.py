@@ -1,0 +1,91 @@
+"""The coordinator's /metrics: the fleet as a whole. Gauges are read from Redis at scrape time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from vidfleet_common import metric_names as m
+from vidfleet_common.jobs import JobStore
+from vidfleet_common.results import JobResult
+from vidfleet_coordinator.fleet import WorkerCensus, queue_depths, work_in_flight
+
+log = logging.getLogger("vidfleet.coordinator.metrics")
+disable_created_metrics()  # `_created` series double every counter and no dashboard reads them
+
+
+class FleetCollector:
+    """Queue depth, work in flight, jobs by state, live workers and Redis reachability, per scrape."""
+
+    def __init__(self, store: JobStore, census: WorkerCensus | None) -> None:
+        self.store = store
+        self.census = census
+
+    def describe(self) -> list[Metric]:
+        return []  # collected lazily: registering must not touch Redis
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(m.REDIS_UP.name, m.REDIS_UP.help)
+        try:
+            depth, flight = queue_depths(self.store.redis), work_in_flight(self.store.redis, self.store.keys)
+            jobs = self.store.count_by_state()
+        except Exception as exc:  # noqa: BLE001 - Redis down: say so, export what we can
+            log.warning("metrics: redis unreachable: %s", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield _labelled(m.QUEUE_DEPTH, depth)
+        yield _labelled(m.WORK_IN_FLIGHT, flight)
+        yield _labelled(m.JOBS, jobs)
+        if self.census is not None:
+            try:
+                workers = self.census.workers_by_queue()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("metrics: worker census failed: %s", type(exc).__name__)
+                return
+            yield _labelled(m.WORKERS_ALIVE, {queue: len(names) for queue, names in workers.items()})
+
+
+def _labelled(spec: m.MetricSpec, values: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(spec.name, spec.help, labels=list(spec.labels))
+    for label, value in sorted(values.items()):
+        family.add_metric([label], value)
+    return family
+
+
+class CoordinatorMetrics:
+    """The coordinator's registry: the fleet collector plus counters of what this process did."""
+
+    def __init__(self, store: JobStore, census: WorkerCensus | None) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(FleetCollector(store, census))  # type: ignore[arg-type]
+        self.jobs_submitted = Counter(m.JOBS_SUBMITTED.client_name, m.JOBS_SUBMITTED.help, registry=self.registry)
+        self.jobs_finished = Counter(m.JOBS_FINISHED.client_name, m.JOBS_FINISHED.help, list(m.JOBS_FINISHED.labels), registry=self.registry)
+        self.job_videos = Counter(m.JOB_VIDEOS.client_name, m.JOB_VIDEOS.help, list(m.JOB_VIDEOS.labels), registry=self.registry)
+
+    def job_finished(self, result: JobResult) -> None:
+        self.jobs_finished.labels(state=result.state).inc()
+        for video in result.videos:
+            self.job_videos.labels(outcome=video.outcome.value).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def parse_exposition(text: str) -> dict[str, Any]:
+    """Samples by (name, labels) — a small helper for the CLI and tests."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = sample.name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}" if sample.labels else "")
+            samples[key] = sample.value
+    return samples

@@ -1,0 +1,82 @@
+"""A job's status as the API and the CLI show it: progress per video and for the whole job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from vidfleet_common.jobs import JobRecord, JobStore
+from vidfleet_common.results import RESULT_FILE
+from vidfleet_common.settings import scrub_url
+
+
+class VideoStatus(BaseModel):
+    name: str
+    video: str
+    state: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    frames: int = Field(0, description="Frames read so far (or in all, once finished).")
+    total_frames: int | None = None
+    worker: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    warning: str | None = None
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    state: str
+    message: str
+    created_at: str
+    finished_at: str | None
+    out_dir: str
+    result_file: str | None = Field(None, description="result.json, once the job is finished.")
+    videos_total: int
+    videos_succeeded: int
+    videos_failed: int
+    videos_cancelled: int
+    videos_running: int
+    videos_queued: int
+    frames_done: int
+    videos: list[VideoStatus] = Field(default_factory=list)
+
+
+def job_status(store: JobStore, record: JobRecord, *, with_videos: bool = True) -> JobStatus:
+    results = store.results(record.job_id)
+    progress = store.progress(record.job_id)
+    running = store.running(record.job_id)
+    videos: list[VideoStatus] = []
+    for video in record.videos:
+        result = results.get(video.name)
+        if result is not None:
+            state = result.outcome.value
+            status = VideoStatus(
+                name=video.name, video=result.video, state=state, frames=result.frames, total_frames=result.total_frames,
+                error=result.error, error_kind=result.error_kind, warning=result.warning,
+            )
+        else:
+            state = "running" if video.name in running else "queued"
+            status = VideoStatus(
+                name=video.name, video=scrub_url(video.source), state=state, frames=progress.get(video.name, 0),
+                worker=running.get(video.name),
+            )
+        videos.append(status)
+    count = {s: sum(1 for v in videos if v.state == s) for s in ("succeeded", "failed", "cancelled", "running", "queued")}
+    result_file = Path(record.out_dir) / RESULT_FILE
+    return JobStatus(
+        job_id=record.job_id,
+        state=record.state.value,
+        message=record.message,
+        created_at=record.created_at,
+        finished_at=record.finished_at,
+        out_dir=record.out_dir,
+        result_file=str(result_file) if record.state.finished else None,
+        videos_total=len(videos),
+        videos_succeeded=count["succeeded"],
+        videos_failed=count["failed"],
+        videos_cancelled=count["cancelled"],
+        videos_running=count["running"],
+        videos_queued=count["queued"],
+        frames_done=sum(v.frames for v in videos),
+        videos=videos if with_videos else [],
+    )
