@@ -24,13 +24,17 @@ pytestmark = pytest.mark.slow
 SEED = 101  # < TEST_SEED_LIMIT: never used for training
 assert SEED < TEST_SEED_LIMIT
 
-# Thresholds: measured MOTA/IDF1 on this video (see training/README.md for the figures), less a margin
-# for platform differences in video decoding and float arithmetic. A broken detector, a broken tracker
-# or frame numbers off by one each drop MOTA far below these.
+# Thresholds: what this test measured with the shipped model (training/README.md), less ~0.03 for
+# platform differences in video decoding and float arithmetic:
+#   skip_frames 1: MOTA 0.932, IDF1 0.855 (14 id switches, 58 false positives, 44 misses of 1818 boxes)
+#   skip_frames 2: MOTA 0.926, IDF1 0.877
+# What they catch, measured: an untrained model finds nothing (MOTA 0); tracks shifted by 3 frames
+# score MOTA 0.23. (Shifted by 1 frame they still score 0.92: the shapes move a few pixels a frame.)
 THRESHOLDS = {
-    1: {"mota": 0.90, "idf1": 0.85},
-    2: {"mota": 0.85, "idf1": 0.80},
+    1: {"mota": 0.90, "idf1": 0.82},
+    2: {"mota": 0.90, "idf1": 0.84},
 }
+# max_age 3 / min_hits 2 measured best for MOTA here (max_age 5 or 8, min_hits 3: MOTA 0.925-0.929).
 TRACKER = {"max_age": 3, "min_hits": 2, "iou_threshold": 0.3}
 
 

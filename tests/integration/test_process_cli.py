@@ -94,7 +94,7 @@ def test_each_bad_input_fails_alone_with_one_line(vidfleet_cli: list[str], video
     [
         ({"iou_treshold": 0.3}, [], "unknown config key 'iou_treshold'"),
         ({"iou_threshold": "high"}, [], "config key 'iou_threshold': expected a number, got 'high'"),
-        ({"max_age": -1}, [], "config key 'max_age': greater than or equal to 0"),
+        ({"max_age": -1}, [], "config key 'max_age': input should be greater than or equal to 0, got -1 (int)"),
         (None, ["--max-age", "-1"], "config key 'max_age'"),
         (None, ["--imgsz", "100"], "imgsz must be a multiple of 32"),
     ],
