@@ -29,6 +29,9 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_fleet.py
+	$(BIN)/python bench/bench_capture.py
+	$(BIN)/python bench/bench_live.py
 
 lock: venv
 	{ head -2 requirements/dev.lock; $(BIN)/pip freeze --all --exclude-editable | grep -v -E "^(vidfleet|pip==)"; } > requirements/dev.lock.new

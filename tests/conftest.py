@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.servers import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_MODEL = "vidfleet-shapes-n.pt"
@@ -14,6 +17,17 @@ BUNDLED_MODEL = "vidfleet-shapes-n.pt"
 # ultralytics writes a settings file; keep it inside the checkout and never go online.
 os.environ.setdefault("YOLO_CONFIG_DIR", str(REPO_ROOT / ".cache" / "ultralytics"))
 os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the tests that only read and write (each under its own key prefix).
+
+    Tests that kill or restart Redis start their own.
+    """
+    server = RedisServer(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture(scope="session")

@@ -143,13 +143,49 @@ class Worker(Process):
 
 
 @dataclass
+class CaptureWorker(Process):
+    metrics_port: int = 0
+    hostname: str = ""
+
+    @classmethod
+    def create(cls, env: dict[str, str], folder: Path, name: str, *, concurrency: int = 2) -> CaptureWorker:
+        port = free_port()
+        hostname = f"{name}@test"
+        args = [
+            str(BIN / "vidfleet-capture"), "worker", "--concurrency", str(concurrency), "--loglevel", "info",
+            "--hostname", hostname, "--metrics-port", str(port),
+        ]
+        return cls(name, args, env, folder / f"{name}.log", metrics_port=port, hostname=hostname)
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+
+@dataclass
+class LiveDetector(Process):
+    metrics_port: int = 0
+
+    @classmethod
+    def create(cls, env: dict[str, str], folder: Path, name: str, *, model: str, lease_ttl: float = 4.0, batch: int = 4) -> LiveDetector:
+        port = free_port()
+        args = [
+            str(BIN / "vidfleet-detector"), "live", "--model", model, "--device", "cpu", "--batch", str(batch),
+            "--lease-ttl", str(lease_ttl), "--metrics-port", str(port),
+        ]
+        return cls(name, args, env, folder / f"{name}.log", metrics_port=port)
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+
+@dataclass
 class Fleet:
     folder: Path
     input_root: Path
     output_root: Path
     redis: RedisServer
     coordinator: Coordinator
-    workers: list[Worker] = field(default_factory=list)
+    workers: list[Process] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -171,6 +207,16 @@ class Fleet:
         worker = Worker.create(self.env, self.folder, name, **kwargs).start()
         self.workers.append(worker)
         return worker
+
+    def add_capture(self, name: str, **kwargs: Any) -> CaptureWorker:
+        worker = CaptureWorker.create(self.env, self.folder, name, **kwargs).start()
+        self.workers.append(worker)
+        return worker
+
+    def add_live_detector(self, name: str, **kwargs: Any) -> LiveDetector:
+        detector = LiveDetector.create(self.env, self.folder, name, **kwargs).start()
+        self.workers.append(detector)
+        return detector
 
     def submit(self, inputs: list[str], config: dict[str, Any] | None = None) -> dict[str, Any]:
         response = self.coordinator.api("POST", "/jobs", json={"inputs": inputs, "config": config or {}})

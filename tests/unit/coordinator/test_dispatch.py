@@ -23,13 +23,6 @@ from vidfleet_coordinator.status import job_status
 from tests.servers import RedisServer
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"), appendonly=False).start()
-    yield server
-    server.kill()
-
-
 @pytest.fixture
 def inputs(tmp_path: Path) -> Path:
     root = tmp_path / "in"

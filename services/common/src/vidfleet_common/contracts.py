@@ -64,6 +64,26 @@ class RedisKeys:
     def stream_lease(self, stream: str) -> str:
         return f"{self.prefix}lease:{stream}"
 
+    def capture_status(self, stream: str) -> str:
+        """Hash the capture task refreshes every heartbeat; it expires when the capture dies."""
+        return f"{self.prefix}capture:{stream}"
+
+    def capture_owner(self, stream: str) -> str:
+        """Lock held (with a TTL) by the one capture feeding `stream`."""
+        return f"{self.prefix}capture:{stream}:owner"
+
+    def capture_stop(self, stream: str) -> str:
+        """Present while the capture of `stream` must stop (the stream was removed)."""
+        return f"{self.prefix}capture:{stream}:stop"
+
+    def detector_status(self, stream: str) -> str:
+        """Hash the detector holding the lease refreshes: fps, lag, latency, skipped."""
+        return f"{self.prefix}detector:{stream}"
+
+    def detectors(self) -> str:
+        """Hash detector id -> JSON heartbeat (streams held, fps), for `streams ls` and metrics."""
+        return f"{self.prefix}detectors"
+
     def frames(self, stream: str) -> str:
         return f"{self.prefix}frames:{stream}"
 

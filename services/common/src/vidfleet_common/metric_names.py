@@ -61,6 +61,38 @@ JOB_VIDEOS = MetricSpec(
 WORKERS_ALIVE = MetricSpec("vidfleet_workers_alive", "gauge", ("queue",), "Celery workers answering ping, by queue they consume.", "coordinator")
 REDIS_UP = MetricSpec("vidfleet_redis_up", "gauge", (), "1 when the coordinator reaches Redis, else 0.", "coordinator")
 
+# Capture workers: one /metrics per worker, summed over its Celery pool processes.
+CAPTURE_FRAMES = MetricSpec(
+    "vidfleet_capture_frames_total", "counter", ("stream", "stage"),
+    "Frames of a stream by stage: read from the source, encoded, appended to Redis.", "capture",
+)
+CAPTURE_FPS = MetricSpec("vidfleet_capture_fps", "gauge", ("stream",), "Frames appended per second (moving average over ~2 s).", "capture")
+CAPTURE_RECONNECTS = MetricSpec(
+    "vidfleet_capture_reconnects_total", "counter", ("stream",), "Times a capture lost its source and opened it again.", "capture"
+)
+CAPTURE_ERRORS = MetricSpec("vidfleet_capture_errors_total", "counter", ("stream", "kind"), "Capture errors by kind (open, read, encode, redis).", "capture")
+
+# Detector live mode: one /metrics per live detector.
+LIVE_STREAMS = MetricSpec("vidfleet_live_streams", "gauge", (), "Streams this live detector holds the lease of.")
+LIVE_FRAMES = MetricSpec("vidfleet_live_frames_total", "counter", ("stream",), "Frames of a stream run through the model and tracked.")
+LIVE_SKIPPED = MetricSpec(
+    "vidfleet_live_frames_skipped_total", "counter", ("stream",), "Frames skipped (acknowledged unprocessed) to catch up, policy `latest`."
+)
+LIVE_LATENCY = MetricSpec(
+    "vidfleet_live_latency_seconds", "histogram", ("stream",), "End-to-end latency: capture timestamp to tracks appended."
+)
+
+# The coordinator's view of live streams.
+STREAMS_WANTED = MetricSpec("vidfleet_streams_wanted", "gauge", (), "Streams registered (wanted), the capture scaling signal.", "coordinator")
+STREAMS_CAPTURING = MetricSpec("vidfleet_streams_capturing", "gauge", (), "Wanted streams with a live capture heartbeat.", "coordinator")
+STREAM_LENGTH = MetricSpec("vidfleet_stream_length", "gauge", ("stream",), "Frames held in a stream's frame stream (XLEN).", "coordinator")
+STREAM_LAG = MetricSpec(
+    "vidfleet_stream_lag", "gauge", ("stream",), "Frames in a stream not yet delivered to its detector (consumer group lag).", "coordinator"
+)
+STREAM_LAG_TOTAL = MetricSpec(
+    "vidfleet_streams_lag_frames", "gauge", (), "Sum of the consumer lag of every stream, the live detector scaling signal.", "coordinator"
+)
+
 ALL: tuple[MetricSpec, ...] = (
     FRAMES_PROCESSED,
     FRAMES_DECODED,
@@ -81,5 +113,18 @@ ALL: tuple[MetricSpec, ...] = (
     JOB_VIDEOS,
     WORKERS_ALIVE,
     REDIS_UP,
+    CAPTURE_FRAMES,
+    CAPTURE_FPS,
+    CAPTURE_RECONNECTS,
+    CAPTURE_ERRORS,
+    LIVE_STREAMS,
+    LIVE_FRAMES,
+    LIVE_SKIPPED,
+    LIVE_LATENCY,
+    STREAMS_WANTED,
+    STREAMS_CAPTURING,
+    STREAM_LENGTH,
+    STREAM_LAG,
+    STREAM_LAG_TOTAL,
 )
 BY_NAME: dict[str, MetricSpec] = {m.name: m for m in ALL}

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     key_prefix: str = Field("vidfleet:", min_length=1, description="Prefix of every Redis key vidfleet writes.")
     input_roots: Annotated[list[Path], NoDecode, CommaList] = Field(default_factory=list, description="Folders that job file paths must resolve inside.")
     allowed_url_schemes: Annotated[list[str], NoDecode, CommaList] = Field(["http", "https"], description="URL schemes accepted as video inputs.")
+    stream_url_schemes: Annotated[list[str], NoDecode, CommaList] = Field(
+        ["rtsp", "rtsps", "http", "https"], description="URL schemes accepted as live stream sources."
+    )
     output_root: Path = Field(Path("results"), description="Where job outputs are written.")
     api_token: SecretStr | None = Field(None, description="Bearer token required by the coordinator API.")
     server: str = Field("http://localhost:8000", description="Coordinator URL used by the vidfleet CLI.")

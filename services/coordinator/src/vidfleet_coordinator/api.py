@@ -30,6 +30,9 @@ from vidfleet_coordinator.finalizer import Finalizer
 from vidfleet_coordinator.fleet import QUEUES, WorkerCensus, queue_depths, queued_tasks, work_in_flight, worker_tasks
 from vidfleet_coordinator.metrics import CoordinatorMetrics
 from vidfleet_coordinator.reaper import INTERVAL_SECONDS, Reaper
+from vidfleet_coordinator.reconciler import Reconciler
+from vidfleet_coordinator.streams import StreamExists, StreamRegistry
+from vidfleet_coordinator.streams_api import streams_router
 from vidfleet_coordinator.status import JobStatus, job_status
 
 log = logging.getLogger("vidfleet.coordinator.api")
@@ -69,6 +72,7 @@ class Fleet:
     celery_app: Any
     census: WorkerCensus
     metrics: CoordinatorMetrics
+    registry: StreamRegistry
 
 
 def make_celery(settings: Settings) -> Any:
@@ -87,7 +91,8 @@ def create_api(settings: Settings, *, run_background: bool = True) -> FastAPI:
     store = JobStore(redis_client(settings), RedisKeys(settings.key_prefix))
     celery_app = make_celery(settings)
     census = WorkerCensus(celery_app)
-    fleet = Fleet(settings, store, celery_app, census, CoordinatorMetrics(store, census))
+    registry = StreamRegistry(store.redis, store.keys)
+    fleet = Fleet(settings, store, celery_app, census, CoordinatorMetrics(store, census, registry), registry)
     stop = threading.Event()
 
     @asynccontextmanager
@@ -102,6 +107,7 @@ def create_api(settings: Settings, *, run_background: bool = True) -> FastAPI:
                     name="reaper",
                     daemon=True,
                 ),
+                threading.Thread(target=Reconciler(registry, celery_app).run_forever, args=(stop,), name="reconciler", daemon=True),
             ]
             for thread in threads:
                 thread.start()
@@ -118,7 +124,9 @@ def create_api(settings: Settings, *, run_background: bool = True) -> FastAPI:
     )
     api.state.fleet = fleet
     _install_error_handlers(api)
-    _routes(api, fleet, _auth(settings))
+    require_token = _auth(settings)
+    _routes(api, fleet, require_token)
+    api.include_router(streams_router(registry, settings, require_token))
     return api
 
 
@@ -146,7 +154,11 @@ def _install_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(VidfleetError)
     async def refused(_: Request, exc: VidfleetError) -> JSONResponse:
-        code = status.HTTP_403_FORBIDDEN if isinstance(exc, SubmissionRefused) else status.HTTP_400_BAD_REQUEST
+        code = status.HTTP_400_BAD_REQUEST
+        if isinstance(exc, SubmissionRefused):
+            code = status.HTTP_403_FORBIDDEN
+        elif isinstance(exc, StreamExists):
+            code = status.HTTP_409_CONFLICT
         return JSONResponse({"detail": str(exc)}, status_code=code)
 
     @api.exception_handler(Exception)

@@ -72,8 +72,9 @@ def config_command(as_json: bool) -> None:
 
 def _add_client_commands() -> None:
     from vidfleet_coordinator.client_commands import CLIENT_COMMANDS
+    from vidfleet_coordinator.stream_commands import STREAM_COMMANDS
 
-    for command in CLIENT_COMMANDS:
+    for command in (*CLIENT_COMMANDS, *STREAM_COMMANDS):
         main.add_command(command)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -46,6 +48,35 @@ class CoordinatorClient:
 
     def tasks(self) -> dict[str, Any]:
         return self._call("GET", "/tasks")
+
+    def add_stream(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/streams", json=spec)
+
+    def streams(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/streams")
+
+    def remove_stream(self, name: str) -> None:
+        try:
+            response = self.http.delete(f"/streams/{name}")
+        except httpx.HTTPError as exc:
+            raise ServerError(f"cannot reach the coordinator at {scrub_url(self.server)}: {exc}") from None
+        if response.status_code >= 400:
+            raise ServerError(f"{_detail(response)} (HTTP {response.status_code})")
+
+    def tail_tracks(self, name: str, *, follow: bool, last: int, seconds: float | None) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"follow": follow, "last": last}
+        if seconds:
+            params["seconds"] = seconds
+        try:
+            with self.http.stream("GET", f"/streams/{name}/tracks", params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ServerError(f"{_detail(response)} (HTTP {response.status_code})")
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"lost the coordinator at {scrub_url(self.server)}: {exc}") from None
 
     def close(self) -> None:
         self.http.close()

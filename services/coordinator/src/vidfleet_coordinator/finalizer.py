@@ -41,7 +41,7 @@ class Finalizer:
                 finished.append(job_id)
         return finished
 
-    def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
+    def run_forever(self, stop: threading.Event, interval: float = 0.25) -> None:
         while not stop.is_set():
             try:
                 self.run_once()

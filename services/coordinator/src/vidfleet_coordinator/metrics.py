@@ -14,6 +14,7 @@ from vidfleet_common import metric_names as m
 from vidfleet_common.jobs import JobStore
 from vidfleet_common.results import JobResult
 from vidfleet_coordinator.fleet import WorkerCensus, queue_depths, work_in_flight
+from vidfleet_coordinator.streams import StreamRegistry
 
 log = logging.getLogger("vidfleet.coordinator.metrics")
 disable_created_metrics()  # `_created` series double every counter and no dashboard reads them
@@ -22,9 +23,10 @@ disable_created_metrics()  # `_created` series double every counter and no dashb
 class FleetCollector:
     """Queue depth, work in flight, jobs by state, live workers and Redis reachability, per scrape."""
 
-    def __init__(self, store: JobStore, census: WorkerCensus | None) -> None:
+    def __init__(self, store: JobStore, census: WorkerCensus | None, registry: StreamRegistry | None = None) -> None:
         self.store = store
         self.census = census
+        self.registry = registry
 
     def describe(self) -> list[Metric]:
         return []  # collected lazily: registering must not touch Redis
@@ -44,6 +46,8 @@ class FleetCollector:
         yield _labelled(m.QUEUE_DEPTH, depth)
         yield _labelled(m.WORK_IN_FLIGHT, flight)
         yield _labelled(m.JOBS, jobs)
+        if self.registry is not None:
+            yield from self._streams()
         if self.census is not None:
             try:
                 workers = self.census.workers_by_queue()
@@ -51,6 +55,27 @@ class FleetCollector:
                 log.warning("metrics: worker census failed: %s", type(exc).__name__)
                 return
             yield _labelled(m.WORKERS_ALIVE, {queue: len(names) for queue, names in workers.items()})
+
+
+    def _streams(self) -> Iterator[Metric]:
+        redis, keys = self.store.redis, self.store.keys
+        wanted = [spec.name for spec in self.registry.wanted()]
+        pipe = redis.pipeline()
+        for name in wanted:
+            pipe.exists(keys.capture_status(name))
+            pipe.xlen(keys.frames(name))
+        answers = pipe.execute()
+        capturing = sum(1 for alive in answers[0::2] if alive)
+        lags = {name: self.registry.lag(name) for name in wanted}
+        yield _single(m.STREAMS_WANTED, len(wanted))
+        yield _single(m.STREAMS_CAPTURING, capturing)
+        yield _labelled(m.STREAM_LENGTH, dict(zip(wanted, answers[1::2])))
+        yield _labelled(m.STREAM_LAG, {name: lag for name, lag in lags.items() if lag is not None})
+        yield _single(m.STREAM_LAG_TOTAL, sum(lag for lag in lags.values() if lag is not None))
+
+
+def _single(spec: m.MetricSpec, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(spec.name, spec.help, value=value)
 
 
 def _labelled(spec: m.MetricSpec, values: dict[str, int]) -> GaugeMetricFamily:
@@ -63,9 +88,9 @@ def _labelled(spec: m.MetricSpec, values: dict[str, int]) -> GaugeMetricFamily:
 class CoordinatorMetrics:
     """The coordinator's registry: the fleet collector plus counters of what this process did."""
 
-    def __init__(self, store: JobStore, census: WorkerCensus | None) -> None:
+    def __init__(self, store: JobStore, census: WorkerCensus | None, streams: StreamRegistry | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(FleetCollector(store, census))  # type: ignore[arg-type]
+        self.registry.register(FleetCollector(store, census, streams))  # type: ignore[arg-type]
         self.jobs_submitted = Counter(m.JOBS_SUBMITTED.client_name, m.JOBS_SUBMITTED.help, registry=self.registry)
         self.jobs_finished = Counter(m.JOBS_FINISHED.client_name, m.JOBS_FINISHED.help, list(m.JOBS_FINISHED.labels), registry=self.registry)
         self.job_videos = Counter(m.JOB_VIDEOS.client_name, m.JOB_VIDEOS.help, list(m.JOB_VIDEOS.labels), registry=self.registry)

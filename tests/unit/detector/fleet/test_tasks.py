@@ -25,10 +25,8 @@ CONFIG = {"model": BUNDLED_MODEL, "batch": 4}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobStore]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"), appendonly=False).start()
-    yield JobStore(redis_client(Settings(CELERY_BROKER_URL=server.url)), RedisKeys("unit:"))
-    server.kill()
+def store(redis_server: RedisServer) -> JobStore:
+    return JobStore(redis_client(Settings(CELERY_BROKER_URL=redis_server.url)), RedisKeys("unit-tasks:"))
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from vidfleet_common.contracts import RedisKeys, TaskName
 from vidfleet_common.fleet import celery_config, redis_client
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.jobs import JobStore
-from vidfleet_common.settings import Settings, load_settings
-from vidfleet_detector.fleet.metrics import WorkerMetrics, process_exited
+from vidfleet_common.settings import Settings, load_settings, scrub_url
+from vidfleet_common.worker_metrics import process_exited
+from vidfleet_detector.fleet.metrics import WorkerMetrics
 from vidfleet_detector.fleet.tasks import ModelCache, run_detect
 
 log = logging.getLogger("vidfleet.detector.worker")
@@ -38,6 +39,7 @@ class WorkerState:
 
 def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | None = None, preload_model: str | None = None) -> Any:
     from celery import Celery, signals
+    from celery.exceptions import Reject
 
     settings = settings or load_settings()
     app = Celery("vidfleet-detector")
@@ -48,7 +50,13 @@ def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | Non
     @app.task(name=TaskName.DETECT_VIDEO.value, bind=True)
     def detect_video(task: Any, request: Any) -> dict[str, Any]:
         hostname = task.request.hostname or socket.gethostname()
-        return run_detect(request, store=state.store, models=state.models, hostname=hostname, metrics=state.metrics)
+        try:
+            return run_detect(request, store=state.store, models=state.models, hostname=hostname, metrics=state.metrics)
+        except Exception as exc:
+            # The result could not be recorded (Redis gone for minutes). Celery acknowledges a task that
+            # raises, which would drop the video for good: reject it back into the queue instead.
+            log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
+            raise Reject(scrub_url(str(exc)), requeue=True) from exc
 
     @signals.worker_process_init.connect(weak=False)
     def load_model_early(**_: Any) -> None:

@@ -7,26 +7,15 @@ prometheus_client; the main process serves the sum. Gauges count only live proce
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from vidfleet_common import metric_names as m
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 LOAD_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
-
-def prepare_multiprocess_dir(folder: Path) -> Path:
-    """Point prometheus_client at an empty `folder` (call before prometheus_client is imported)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.db"):
-        stale.unlink()
-    os.environ[MULTIPROC_ENV] = str(folder)
-    return folder
 
 
 class WorkerMetrics:
@@ -80,20 +69,3 @@ class MetricsObserver:
     def close(self) -> None:
         """The video is done: its tracks no longer count."""
         self.on_tracks(0)
-
-
-def serve_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Serve /metrics from the main worker process, summing every process's files."""
-    from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.multiprocess import MultiProcessCollector
-
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)
-    start_http_server(port, addr=host, registry=registry)
-
-
-def process_exited(pid: int) -> None:
-    from prometheus_client import multiprocess
-
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)

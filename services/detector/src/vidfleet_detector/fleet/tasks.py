@@ -2,7 +2,8 @@
 
 Failures are data: a bad video, a bad config or a model that will not load end as a failed
 VideoResult in the job record, never as a task retry. Only a result that cannot be written to
-Redis (down for minutes) raises, so that the late-acknowledged message is delivered again.
+Redis (down for minutes) raises; the task wrapper turns that into a Celery `Reject(requeue=True)`,
+since Celery acknowledges a task that raises and the message would be lost.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def _report(store: JobStore, job_id: str, result: VideoResult, metrics: WorkerMe
 
 
 def _record(store: JobStore, job_id: str, result: VideoResult) -> None:
-    """Write the result, riding out a Redis restart; past the deadline, raise so the task is redelivered."""
+    """Write the result, riding out a Redis restart; past the deadline, raise (the task requeues itself)."""
     deadline = time.monotonic() + RESULT_WRITE_DEADLINE_S
     while True:
         try:

@@ -1,0 +1,51 @@
+"""The capture worker's Prometheus metrics, summed over its Celery pool processes.
+
+prometheus_client's multiprocess mode (as in the detector worker): every process writes its
+samples under PROMETHEUS_MULTIPROC_DIR, which `vidfleet-capture worker` sets and empties before
+anything imports prometheus_client; the main process serves the sum. With the default thread pool
+there is one process, and the same code serves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vidfleet_common import metric_names as m
+
+
+
+
+class CaptureMetrics:
+    """The metric objects; create after `prepare_multiprocess_dir` in the worker, or on a private registry in tests."""
+
+    def __init__(self, registry: Any = None) -> None:
+        from prometheus_client import REGISTRY, Counter, Gauge
+
+        registry = REGISTRY if registry is None else registry
+
+        def counter(spec: m.MetricSpec) -> Any:
+            return Counter(spec.client_name, spec.help, list(spec.labels), registry=registry)
+
+        self.frames = counter(m.CAPTURE_FRAMES)
+        self.reconnects = counter(m.CAPTURE_RECONNECTS)
+        self.errors = counter(m.CAPTURE_ERRORS)
+        self.fps = Gauge(m.CAPTURE_FPS.name, m.CAPTURE_FPS.help, list(m.CAPTURE_FPS.labels), multiprocess_mode="livesum", registry=registry)
+
+    def for_stream(self, stream: str) -> StreamMetrics:
+        return StreamMetrics(self, stream)
+
+
+class StreamMetrics:
+    """One stream's label children, looked up once (the capture threads increment them per frame)."""
+
+    def __init__(self, metrics: CaptureMetrics, stream: str) -> None:
+        self._metrics = metrics
+        self.stream = stream
+        self.read = metrics.frames.labels(stream=stream, stage="read")
+        self.encoded = metrics.frames.labels(stream=stream, stage="encoded")
+        self.appended = metrics.frames.labels(stream=stream, stage="appended")
+        self.reconnects = metrics.reconnects.labels(stream=stream)
+        self.fps = metrics.fps.labels(stream=stream)
+
+    def error(self, kind: str) -> None:
+        self._metrics.errors.labels(stream=self.stream, kind=kind).inc()

@@ -1,0 +1,175 @@
+"""The stream registry: which live streams are wanted (in Redis), and how each one is doing.
+
+`vidfleet streams add/ls/rm` and the HTTP API change the registry; the reconciler makes the
+fleet match it; capture workers and live detectors report into per-stream status hashes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, ValidationError
+
+from vidfleet_common.contracts import RedisKeys
+from vidfleet_common.errors import ConfigError, InputError
+from vidfleet_common.job_config import JobConfig
+from vidfleet_common.settings import Settings, scrub_url
+from vidfleet_common.streams import CONSUMER_GROUP, StreamSpec, wanted_streams
+from vidfleet_common.validation import describe_validation_error
+from vidfleet_coordinator.dispatch import SubmissionRefused
+
+
+LAG_COUNT_LIMIT = 100_000
+
+
+class StreamExists(InputError):
+    pass
+
+
+class StreamStatus(BaseModel):
+    name: str
+    source: str
+    state: str = Field(description="pending (no capture yet), starting, running, reconnecting, failed, stopped or ended (a file played to its end).")
+    error: str | None = None
+    capture_worker: str | None = None
+    capture_fps: float | None = None
+    frames: int = 0
+    reconnects: int = 0
+    detector: str | None = Field(None, description="The live detector holding the stream's lease.")
+    detector_fps: float | None = None
+    lag: int | None = Field(None, description="Frames not yet delivered to the detector.")
+    latency_ms: float | None = Field(None, description="Recent capture-to-tracks latency.")
+    skipped: int = 0
+    length: int = Field(0, description="Frames held in the frame stream.")
+    spec: StreamSpec
+
+
+def validate_source(source: str, settings: Settings) -> str:
+    """A webcam index, a URL with an allowed scheme, or a file inside the input roots (made absolute)."""
+    if source.isdigit():
+        return source
+    if "://" in source:
+        scheme = urlsplit(source).scheme.lower()
+        allowed = [s.lower() for s in settings.stream_url_schemes]
+        if scheme not in allowed:
+            raise SubmissionRefused(f"{scrub_url(source)}: URL scheme '{scheme}' is not allowed for streams (allowed: {', '.join(allowed)})")
+        return source
+    roots = [r.resolve() for r in settings.input_roots]
+    if not roots:
+        raise SubmissionRefused(f"{source}: file sources are disabled: the coordinator has no input roots (VIDFLEET_INPUT_ROOTS)")
+    path = Path(source) if Path(source).is_absolute() else roots[0] / source
+    resolved = path.resolve()
+    if not any(resolved == r or r in resolved.parents for r in roots):
+        raise SubmissionRefused(f"{source}: outside the input roots ({', '.join(str(r) for r in roots)})")
+    return str(path)
+
+
+def make_spec(raw: dict[str, Any], settings: Settings) -> StreamSpec:
+    try:
+        spec = StreamSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, what="stream field")) from None
+    JobConfig.from_mapping(spec.config)  # same one-line errors as a job's config
+    return spec.model_copy(update={"source": validate_source(spec.source, settings)})
+
+
+class StreamRegistry:
+    def __init__(self, redis: Any, keys: RedisKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    def add(self, spec: StreamSpec) -> None:
+        if not self.redis.hsetnx(self.keys.stream_registry(), spec.name, spec.model_dump_json()):
+            raise StreamExists(f"stream '{spec.name}' exists (remove it first: vidfleet streams rm {spec.name})")
+        self.redis.delete(self.keys.capture_stop(spec.name))
+
+    def remove(self, name: str) -> bool:
+        """Unwanted from now on: the capture stops at its next heartbeat, the detector lets the lease go."""
+        removed = bool(self.redis.hdel(self.keys.stream_registry(), name))
+        self.redis.hdel(self.failures_key(), name)
+        if removed:
+            self.redis.set(self.keys.capture_stop(name), "1", ex=120)
+            if self.redis.hget(self.keys.capture_status(name), "state") in (b"ended", b"failed"):
+                self.redis.delete(self.keys.capture_status(name))  # nothing runs: forget it now
+        return removed
+
+    def get(self, name: str) -> StreamSpec | None:
+        raw = self.redis.hget(self.keys.stream_registry(), name)
+        return StreamSpec.model_validate_json(raw) if raw else None
+
+    def wanted(self) -> list[StreamSpec]:
+        return wanted_streams(self.redis, self.keys.stream_registry())
+
+    def status(self, spec: StreamSpec) -> StreamStatus:
+        capture = _strings(self.redis.hgetall(self.keys.capture_status(spec.name)))
+        detector = _strings(self.redis.hgetall(self.keys.detector_status(spec.name)))
+        lease = self.redis.get(self.keys.stream_lease(spec.name))
+        failure = json.loads(self.redis.hget(self.failures_key(), spec.name) or "null")
+        state = capture.get("state") or ("starting" if self.redis.exists(self.starting_key(spec.name)) else "pending")
+        error = capture.get("error") or None
+        if failure and state in ("pending", "starting", "failed"):
+            state = "failed"
+            error = f"{failure['error']} (attempt {failure['failures']}, retrying every {failure['retry_in_s']}s at most)"
+        return StreamStatus(
+            name=spec.name,
+            source=scrub_url(spec.source),
+            state=state,
+            error=error,
+            capture_worker=capture.get("worker"),
+            capture_fps=_float(capture.get("fps")),
+            frames=int(capture.get("frames", 0) or 0),
+            reconnects=int(capture.get("reconnects", 0) or 0),
+            detector=lease.decode() if isinstance(lease, bytes) else lease,
+            detector_fps=_float(detector.get("fps")) if lease else None,
+            lag=self.lag(spec.name),
+            latency_ms=_float(detector.get("latency_ms")) if lease else None,
+            skipped=int(detector.get("skipped", 0) or 0),
+            length=int(self.redis.xlen(self.keys.frames(spec.name))),
+            spec=spec,
+        )
+
+    def lag(self, name: str) -> int | None:
+        """Entries not yet delivered to the detectors' consumer group (None before a detector joined)."""
+        try:
+            groups = self.redis.xinfo_groups(self.keys.frames(name))
+        except Exception:  # noqa: BLE001 - no stream yet
+            return None
+        for group in groups:
+            if _text(group.get("name")) == CONSUMER_GROUP:
+                lag = group.get("lag")
+                if lag is not None:
+                    return int(lag)
+                # Redis < 7 reports no lag: count what follows the last delivered entry (bounded).
+                last = _text(group.get("last-delivered-id", "0-0"))
+                return len(self.redis.xrange(self.keys.frames(name), min=f"({last}", count=LAG_COUNT_LIMIT))
+        return None
+
+    def failures_key(self) -> str:
+        """Hash name -> JSON {error, failures, retry_in_s}: the last failed capture, kept by the reconciler."""
+        return f"{self.keys.stream_registry()}:failures"
+
+    def starting_key(self, name: str) -> str:
+        return f"{self.keys.capture_status(name)}:starting"
+
+    def statuses(self) -> list[StreamStatus]:
+        return [self.status(spec) for spec in self.wanted()]
+
+
+def _strings(raw: dict[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return round(float(value), 2) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+

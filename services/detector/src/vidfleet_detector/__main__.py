@@ -1,0 +1,3 @@
+from vidfleet_detector.fleet.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Detector live mode: lease streams, batch their frames through one model, track each with SORT."""

@@ -1,0 +1,124 @@
+"""The stream registry, its API-side validation and the reconciler, against a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import RedisServer
+from vidfleet_common.contracts import Queue, RedisKeys, TaskName
+from vidfleet_common.errors import ConfigError
+from vidfleet_common.fleet import redis_client
+from vidfleet_common.settings import Settings
+from vidfleet_common.streams import StreamSpec
+from vidfleet_coordinator.api import make_celery
+from vidfleet_coordinator.dispatch import SubmissionRefused
+from vidfleet_coordinator.metrics import CoordinatorMetrics
+from vidfleet_coordinator.reconciler import Reconciler
+from vidfleet_coordinator.streams import StreamExists, StreamRegistry, make_spec
+from vidfleet_common.jobs import JobStore
+
+
+@pytest.fixture
+def settings(redis_server: RedisServer, tmp_path: Path) -> Settings:
+    (tmp_path / "in").mkdir()
+    return Settings(CELERY_BROKER_URL=redis_server.url, input_roots=[tmp_path / "in"], key_prefix=f"s{os.urandom(3).hex()}:")
+
+
+@pytest.fixture
+def registry(settings: Settings) -> StreamRegistry:
+    client = redis_client(settings)
+    client.delete(Queue.CAPTURE.value)
+    return StreamRegistry(client, RedisKeys(settings.key_prefix))
+
+
+def test_specs_are_validated_and_sources_confined(settings: Settings, tmp_path: Path) -> None:
+    spec = make_spec({"name": "door", "source": "cams/door.mp4", "fps": 15}, settings)
+    assert spec.source == str(tmp_path / "in" / "cams" / "door.mp4") and spec.maxlen() == 150
+    assert make_spec({"name": "cam0", "source": "0"}, settings).source == "0"
+    assert make_spec({"name": "gate", "source": "rtsp://u:p@cam/1"}, settings).source == "rtsp://u:p@cam/1"
+    with pytest.raises(SubmissionRefused, match="URL scheme 'ftp' is not allowed for streams"):
+        make_spec({"name": "x", "source": "ftp://cam/1"}, settings)
+    with pytest.raises(SubmissionRefused, match="outside the input roots"):
+        make_spec({"name": "x", "source": "../../etc/passwd"}, settings)
+    with pytest.raises(ConfigError, match="stream field 'name'"):
+        make_spec({"name": "Bad Name!", "source": "0"}, settings)
+    with pytest.raises(ConfigError, match="stream field 'fps'"):
+        make_spec({"name": "x", "source": "0", "fps": "fast"}, settings)
+    with pytest.raises(ConfigError, match="unknown config key 'confidence'"):
+        make_spec({"name": "x", "source": "0", "config": {"confidence": 0.5}}, settings)
+
+
+def test_add_list_remove(registry: StreamRegistry) -> None:
+    registry.add(StreamSpec(name="a", source="0"))
+    with pytest.raises(StreamExists, match="stream 'a' exists"):
+        registry.add(StreamSpec(name="a", source="1"))
+    registry.add(StreamSpec(name="b", source="1", fps=5))
+    assert [s.name for s in registry.wanted()] == ["a", "b"]
+    assert registry.status(registry.get("a")).state == "pending"
+    assert registry.remove("a") and not registry.remove("a")
+    assert registry.redis.exists(registry.keys.capture_stop("a"))
+    assert [s.name for s in registry.wanted()] == ["b"]
+
+
+def test_reconciler_starts_each_missing_capture_once_and_stops_unwanted_ones(registry: StreamRegistry, settings: Settings) -> None:
+    reconciler = Reconciler(registry, make_celery(settings), identity="c1")
+    registry.add(StreamSpec(name="cam", source="0", fps=10))
+    assert reconciler.run_once(now=0)["started"] == ["cam"]
+    assert reconciler.run_once(now=1)["started"] == []  # its task is still queued: not sent twice
+    sent = [json.loads(m) for m in registry.redis.lrange(Queue.CAPTURE.value, 0, -1)]
+    assert len(sent) == 1 and sent[0]["headers"]["task"] == TaskName.CAPTURE_STREAM.value
+    assert registry.status(registry.get("cam")).state == "starting"
+
+    keys = registry.keys
+    registry.redis.hset(keys.capture_status("cam"), mapping={"state": "running", "worker": "cap1", "fps": 9.8})
+    registry.redis.hset(keys.capture_status("ghost"), mapping={"state": "running", "worker": "cap1"})
+    result = reconciler.run_once(now=2)
+    assert result == {"started": [], "stopped": ["ghost"]}
+    assert registry.redis.exists(keys.capture_stop("ghost")) and not registry.redis.exists(keys.capture_stop("cam"))
+    assert Reconciler(registry, make_celery(settings), identity="c2").run_once(now=2) == {"started": [], "stopped": []}, "one leader"
+
+
+def test_a_failing_source_is_retried_with_backoff_and_its_error_shown(registry: StreamRegistry, settings: Settings) -> None:
+    reconciler = Reconciler(registry, make_celery(settings), identity="c1")
+    registry.add(StreamSpec(name="dead", source="rtsp://127.0.0.1:9/none"))
+    reconciler.run_once(now=0)
+    keys = registry.keys
+    registry.redis.delete(registry.starting_key("dead"))
+    registry.redis.hset(keys.capture_status("dead"), mapping={"state": "failed", "error": "rtsp://127.0.0.1:9/none: could not open the URL"})
+    reconciler.run_once(now=1)
+    status = registry.status(registry.get("dead"))
+    assert status.state == "failed" and "could not open the URL" in status.error and "attempt 1" in status.error
+    registry.redis.delete(keys.capture_status("dead"))  # the failed status expired
+    assert reconciler.run_once(now=5)["started"] == [], "not before the backoff"
+    assert registry.status(registry.get("dead")).state == "failed", "the error stays visible meanwhile"
+    assert reconciler.run_once(now=12)["started"] == ["dead"]
+
+
+def test_fleet_metrics_count_streams(registry: StreamRegistry, settings: Settings) -> None:
+    registry.add(StreamSpec(name="m1", source="0"))
+    registry.add(StreamSpec(name="m2", source="1"))
+    keys = registry.keys
+    registry.redis.hset(keys.capture_status("m1"), "state", "running")
+    registry.redis.xadd(keys.frames("m1"), {"seq": 0})
+    registry.redis.xadd(keys.frames("m1"), {"seq": 1})
+    registry.redis.xgroup_create(keys.frames("m1"), "vidfleet-detectors", id="0")
+    metrics = CoordinatorMetrics(JobStore(registry.redis, keys), census=None, streams=registry)
+    text = metrics.exposition().decode()
+    assert "vidfleet_streams_wanted 2.0" in text and "vidfleet_streams_capturing 1.0" in text
+    assert 'vidfleet_stream_length{stream="m1"} 2.0' in text and 'vidfleet_stream_lag{stream="m1"} 2.0' in text
+    assert "vidfleet_streams_lag_frames 2.0" in text
+
+
+def test_a_stream_played_to_its_end_is_not_replayed(registry: StreamRegistry, settings: Settings) -> None:
+    reconciler = Reconciler(registry, make_celery(settings), identity="c1")
+    registry.add(StreamSpec(name="clip", source="0"))
+    registry.redis.hset(registry.keys.capture_status("clip"), mapping={"state": "ended", "frames": 45})
+    assert reconciler.run_once(now=0) == {"started": [], "stopped": []}
+    assert registry.status(registry.get("clip")).state == "ended"
+    registry.remove("clip")
+    assert not registry.redis.exists(registry.keys.capture_status("clip"))
