@@ -60,7 +60,7 @@ def plain_loop(video: Path, client: redis.Redis, key: str, quality: int) -> int:
 def vidfleet_capture(video: Path, client: redis.Redis, name: str, quality: int, encoders: int) -> int:
     spec = StreamSpec(name=name, source=str(video), realtime=False, quality=quality)
     result = capture(spec, client, RedisKeys("bench:"), worker="bench", maxlen=MAXLEN, encoders=encoders)
-    if result.state != "stopped":
+    if result.state != "ended":
         sys.exit(f"vidfleet capture failed: {result.error or result.reason}")
     return result.frames
 
