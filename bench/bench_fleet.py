@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from tests.fleet import Fleet  # noqa: E402
+from vidfleet_common.contracts import RedisKeys  # noqa: E402
 from vidfleet_common.job_config import JobConfig  # noqa: E402
 from vidfleet_common.results import VideoResult  # noqa: E402
 from vidfleet_detector.job import run_job  # noqa: E402
@@ -55,7 +56,7 @@ def fleet_run(folder: Path, input_root: Path, videos: list[Path], config: dict, 
         client = redis.Redis.from_url(fleet.redis.url)
         started = time.perf_counter()
         job = fleet.submit([str(v) for v in videos], config)
-        store_key = f"vidfleet:job:{job['job_id']}:results"
+        store_key = RedisKeys().job_results(job["job_id"])
         while client.hlen(store_key) < len(videos):
             time.sleep(0.002)
         last_result = time.perf_counter() - started

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +114,17 @@ class Coordinator(Process):
 
 
 @dataclass
-class Worker(Process):
+class MetricsProcess(Process):
+    """A worker process that serves /metrics on its own port."""
+
     metrics_port: int = 0
+
+    def metrics(self) -> str:
+        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+
+
+@dataclass
+class Worker(MetricsProcess):
     hostname: str = ""
 
     @classmethod
@@ -129,9 +137,6 @@ class Worker(Process):
         ]
         return cls(name, args, env, folder / f"{name}.log", metrics_port=port, hostname=hostname)
 
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-
     def wait_ready(self, coordinator: Coordinator, timeout: float = 90) -> None:
         def ready() -> bool:
             if not self.alive:
@@ -143,8 +148,7 @@ class Worker(Process):
 
 
 @dataclass
-class CaptureWorker(Process):
-    metrics_port: int = 0
+class CaptureWorker(MetricsProcess):
     hostname: str = ""
 
     @classmethod
@@ -157,13 +161,9 @@ class CaptureWorker(Process):
         ]
         return cls(name, args, env, folder / f"{name}.log", metrics_port=port, hostname=hostname)
 
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
-
 
 @dataclass
-class LiveDetector(Process):
-    metrics_port: int = 0
+class LiveDetector(MetricsProcess):
 
     @classmethod
     def create(cls, env: dict[str, str], folder: Path, name: str, *, model: str, lease_ttl: float = 4.0, batch: int = 4) -> LiveDetector:
@@ -173,9 +173,6 @@ class LiveDetector(Process):
             "--lease-ttl", str(lease_ttl), "--metrics-port", str(port),
         ]
         return cls(name, args, env, folder / f"{name}.log", metrics_port=port)
-
-    def metrics(self) -> str:
-        return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
 
 
 @dataclass

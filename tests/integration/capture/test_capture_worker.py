@@ -105,7 +105,7 @@ def test_a_stream_is_captured_measured_and_stopped(capture_fleet: CaptureFleet) 
 
     fleet.client.set(KEYS.capture_stop("street"), "1", ex=120)  # what `vidfleet streams rm` does
     stopped = fleet.state("street", "stopped", timeout=5)
-    assert not fleet.client.exists(f"{KEYS.capture_status('street')}:owner")
+    assert not fleet.client.exists(KEYS.capture_owner("street"))
     length = fleet.client.xlen(KEYS.frames("street"))
     assert int(stopped["frames"]) >= length  # trimmed or equal: nothing appended after the stop
     assert fleet.client.xlen(KEYS.frames("street")) == length

@@ -8,7 +8,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet import TOKEN, Fleet

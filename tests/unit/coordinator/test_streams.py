@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from vidfleet_common.contracts import Queue, RedisKeys, TaskName
 from vidfleet_common.errors import ConfigError
 from vidfleet_common.fleet import redis_client
 from vidfleet_common.settings import Settings
-from vidfleet_common.streams import StreamSpec
+from vidfleet_common.streams import CONSUMER_GROUP, StreamSpec
 from vidfleet_coordinator.api import make_celery
 from vidfleet_coordinator.dispatch import SubmissionRefused
 from vidfleet_coordinator.metrics import CoordinatorMetrics
@@ -106,7 +105,7 @@ def test_fleet_metrics_count_streams(registry: StreamRegistry, settings: Setting
     registry.redis.hset(keys.capture_status("m1"), "state", "running")
     registry.redis.xadd(keys.frames("m1"), {"seq": 0})
     registry.redis.xadd(keys.frames("m1"), {"seq": 1})
-    registry.redis.xgroup_create(keys.frames("m1"), "vidfleet-detectors", id="0")
+    registry.redis.xgroup_create(keys.frames("m1"), CONSUMER_GROUP, id="0")
     metrics = CoordinatorMetrics(JobStore(registry.redis, keys), census=None, streams=registry)
     text = metrics.exposition().decode()
     assert "vidfleet_streams_wanted 2.0" in text and "vidfleet_streams_capturing 1.0" in text

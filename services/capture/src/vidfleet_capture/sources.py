@@ -18,10 +18,12 @@ import numpy as np
 
 from vidfleet_capture.opencv import cv2
 from vidfleet_common.errors import InputError, VideoOpenError
-from vidfleet_common.settings import scrub_url
+from vidfleet_common.inputs import inside_roots
+from vidfleet_common.settings import Settings, scrub_url
 
 # Cameras speak RTSP; http(s) serves MJPEG cameras and files. Settings' allowed_url_schemes adds to these.
-CAMERA_URL_SCHEMES = ("rtsp", "rtsps", "http", "https")
+# The same default the coordinator checks stream sources against (VIDFLEET_STREAM_URL_SCHEMES).
+CAMERA_URL_SCHEMES: tuple[str, ...] = tuple(Settings.model_fields["stream_url_schemes"].default)
 OPEN_TIMEOUT_MS = 10_000
 READ_TIMEOUT_MS = 10_000
 
@@ -48,11 +50,6 @@ class Source:
         return not self.is_file or os.path.isfile(self.target)
 
 
-def _inside(path: Path, roots: Sequence[Path]) -> bool:
-    resolved = path.resolve()
-    return any(resolved == root or root in resolved.parents for root in (Path(r).resolve() for r in roots))
-
-
 def parse_source(text: str, *, input_roots: Sequence[Path] = (), url_schemes: Iterable[str] = CAMERA_URL_SCHEMES) -> Source:
     """Classify and check `text`; raises InputError with the one line the user sees."""
     text = str(text).strip()
@@ -70,7 +67,7 @@ def parse_source(text: str, *, input_roots: Sequence[Path] = (), url_schemes: It
             raise InputError(f"{shown}: URL has no host")
         return Source("url", text, shown)
     path = Path(text).expanduser()
-    if input_roots and not _inside(path, input_roots):
+    if input_roots and not inside_roots(path, input_roots):
         roots = ", ".join(str(r) for r in input_roots)
         raise InputError(f"{text}: outside the input roots ({roots})")
     if path.is_dir():

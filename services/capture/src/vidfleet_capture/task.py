@@ -21,7 +21,6 @@ from vidfleet_common.streams import STREAM_NAME, StreamSpec
 from vidfleet_common.validation import describe_validation_error
 from vidfleet_capture.loop import CaptureResult, capture
 from vidfleet_capture.metrics import CaptureMetrics
-from vidfleet_capture.sources import CAMERA_URL_SCHEMES
 
 log = logging.getLogger("vidfleet.capture.task")
 
@@ -103,10 +102,9 @@ def run_capture_task(
         log.error("capture task refused: %s", message)
         return CaptureResult(_name_hint(stream, output, infile, keys), "failed", reason="input", error=message).as_dict()
     redis = redis_for(broker)
-    schemes = tuple(dict.fromkeys([*CAMERA_URL_SCHEMES, *settings.allowed_url_schemes]))
     result = capture(
         spec, redis, keys, worker=worker, should_stop=should_stop, metrics=metrics,
-        maxlen=int(maxlen) if maxlen is not None else None, input_roots=settings.input_roots, url_schemes=schemes,
+        maxlen=int(maxlen) if maxlen is not None else None, input_roots=settings.input_roots, url_schemes=settings.stream_url_schemes,
     )
     return result.as_dict()
 

@@ -72,6 +72,14 @@ class RedisKeys:
         """Lock held (with a TTL) by the one capture feeding `stream`."""
         return f"{self.prefix}capture:{stream}:owner"
 
+    def capture_starting(self, stream: str) -> str:
+        """Set (with a TTL) by the reconciler when it sends a capture task, until the capture runs."""
+        return f"{self.prefix}capture:{stream}:starting"
+
+    def stream_failures(self) -> str:
+        """Hash name -> JSON {error, failures, retry_in_s}: a stream's last failed capture."""
+        return f"{self.prefix}streams:failures"
+
     def capture_stop(self, stream: str) -> str:
         """Present while the capture of `stream` must stop (the stream was removed)."""
         return f"{self.prefix}capture:{stream}:stop"

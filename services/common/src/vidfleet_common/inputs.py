@@ -40,7 +40,8 @@ def is_url(text: str) -> bool:
     return "://" in text
 
 
-def _inside(path: Path, roots: Sequence[Path]) -> bool:
+def inside_roots(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether `path`, resolved with its symlinks followed, is one of `roots` or below one."""
     resolved = path.resolve()
     return any(resolved == root or root in resolved.parents for root in (r.resolve() for r in roots))
 
@@ -86,7 +87,7 @@ def resolve_inputs(
             refs.append(_url_ref(item, url_schemes))
             continue
         path = Path(item).expanduser()
-        if input_roots and not _inside(path, input_roots):
+        if input_roots and not inside_roots(path, input_roots):
             roots = ", ".join(str(r) for r in input_roots)
             refs.append(VideoRef(item, path.stem or "input", error=f"{item}: outside the input roots ({roots})", error_kind="input"))
         elif path.is_dir():

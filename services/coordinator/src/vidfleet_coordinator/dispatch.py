@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from vidfleet_common.contracts import Queue, TaskName
 from vidfleet_common.errors import ConfigError, InputError
 from vidfleet_common.fleet import DetectRequest, detect_task_id
-from vidfleet_common.inputs import VideoRef, is_url, resolve_inputs
+from vidfleet_common.inputs import VideoRef, inside_roots, is_url, resolve_inputs
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.jobs import JobRecord, JobState, JobStore, JobVideo
 from vidfleet_common.results import VideoOutcome, VideoResult
@@ -56,8 +56,7 @@ def confine_inputs(inputs: Sequence[str], settings: Settings) -> list[str]:
         path = Path(item)
         if not path.is_absolute():
             path = roots[0] / path
-        resolved = path.resolve()  # follows symlinks: an escape through a link is refused too
-        if not any(resolved == root or root in resolved.parents for root in roots):
+        if not inside_roots(path, roots):  # symlinks followed: an escape through a link is refused too
             raise SubmissionRefused(f"{item}: outside the input roots ({', '.join(str(r) for r in roots)})")
         confined.append(str(path))
     return confined

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -103,14 +102,3 @@ class CoordinatorMetrics:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
-
-def parse_exposition(text: str) -> dict[str, Any]:
-    """Samples by (name, labels) — a small helper for the CLI and tests."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    samples: dict[str, Any] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            key = sample.name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}" if sample.labels else "")
-            samples[key] = sample.value
-    return samples

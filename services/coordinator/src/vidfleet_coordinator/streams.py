@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from vidfleet_common.contracts import RedisKeys
 from vidfleet_common.errors import ConfigError, InputError
+from vidfleet_common.inputs import inside_roots
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.settings import Settings, scrub_url
 from vidfleet_common.streams import CONSUMER_GROUP, StreamSpec, wanted_streams
@@ -61,8 +62,7 @@ def validate_source(source: str, settings: Settings) -> str:
     if not roots:
         raise SubmissionRefused(f"{source}: file sources are disabled: the coordinator has no input roots (VIDFLEET_INPUT_ROOTS)")
     path = Path(source) if Path(source).is_absolute() else roots[0] / source
-    resolved = path.resolve()
-    if not any(resolved == r or r in resolved.parents for r in roots):
+    if not inside_roots(path, roots):
         raise SubmissionRefused(f"{source}: outside the input roots ({', '.join(str(r) for r in roots)})")
     return str(path)
 
@@ -148,11 +148,10 @@ class StreamRegistry:
         return None
 
     def failures_key(self) -> str:
-        """Hash name -> JSON {error, failures, retry_in_s}: the last failed capture, kept by the reconciler."""
-        return f"{self.keys.stream_registry()}:failures"
+        return self.keys.stream_failures()
 
     def starting_key(self, name: str) -> str:
-        return f"{self.keys.capture_status(name)}:starting"
+        return self.keys.capture_starting(name)
 
     def statuses(self) -> list[StreamStatus]:
         return [self.status(spec) for spec in self.wanted()]

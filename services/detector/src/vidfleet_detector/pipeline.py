@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
 from vidfleet_common.errors import VidfleetError
 from vidfleet_common.inputs import VideoRef
 from vidfleet_common.job_config import JobConfig
