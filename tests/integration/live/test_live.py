@@ -138,7 +138,8 @@ def test_a_killed_capture_is_restarted_and_a_killed_detector_replaced(fleet: Fle
     second = fleet.add_live_detector("live2", model=BUNDLED_MODEL, lease_ttl=LEASE_TTL)
     wait_for(lambda: client.hlen(keys.detectors()) == 2, timeout=60, what=f"the second detector up\n{second.output()[-2000:]}", interval=0.2)
     old = client.get(keys.stream_lease("door")).decode()
-    before = len(tracks(fleet, "door"))
+    # The tracks stream is trimmed to its retention: count what comes after the newest entry, not the length.
+    newest_before = client.xrevrange(keys.tracks("door"), count=1)[0][0].decode()
     first.kill()
     killed = time.monotonic()
     holder = wait_for(
@@ -148,7 +149,7 @@ def test_a_killed_capture_is_restarted_and_a_killed_detector_replaced(fleet: Fle
     taken_after = time.monotonic() - killed
     # The lease lapses at most one TTL after the kill; the survivor looks for free streams every TTL/3.
     assert taken_after <= LEASE_TTL * 4 / 3 + 1.0, f"taken over after {taken_after:.1f}s"
-    wait_for(lambda: len(tracks(fleet, "door")) > before + 20, timeout=60, what=f"tracks again\n{second.output()[-2000:]}", interval=0.3)
+    wait_for(lambda: len(client.xrange(keys.tracks("door"), min=f"({newest_before}")) > 20, timeout=60, what=f"tracks again\n{second.output()[-2000:]}", interval=0.3)
     assert holder and stream(fleet, "door")["detector"] == holder
     frames = [(m.ts, m.seq) for m in tracks(fleet, "door")]
     assert len(frames) == len(set(frames)), "no frame tracked (acknowledged) twice"
