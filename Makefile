@@ -9,7 +9,7 @@ SERVICES := services/common services/capture services/detector services/coordina
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.cache/ultralytics
 export YOLO_OFFLINE ?= 1
 
-.PHONY: venv run test lock bench clean
+.PHONY: venv tools run test lock bench clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,13 @@ $(STAMP): requirements/dev.lock $(addsuffix /pyproject.toml,$(SERVICES))
 run: venv
 	$(BIN)/vidfleet process samples --model vidfleet-shapes-n.pt --visualize --out results/samples
 
-test: venv
+# The deployment tests need promtool/prometheus (Debian package) and kubectl with Kustomize v4+.
+tools:
+	@command -v promtool >/dev/null || { echo "installing prometheus + promtool (apt-get)"; \
+	  apt-get install -y --no-install-recommends prometheus >/dev/null || \
+	  { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; }; }
+
+test: venv tools
 	$(BIN)/python -m pytest
 
 bench: venv
