@@ -165,6 +165,13 @@ def test_a_removed_stream_stops_its_capture_and_releases_its_lease(fleet: Fleet,
 
     assert cli(fleet, vidfleet_cli, "streams", "rm", "gate").returncode == 0
 
+    tracked = client.xlen(keys.tracks("gate"))
+    assert tracked > 0 and client.exists(keys.frames("gate"))
+
     wait_for(lambda: client.hget(keys.capture_status("gate"), "state") in (None, b"stopped"), timeout=30, what="capture stopped", interval=0.2)
     wait_for(lambda: not client.exists(keys.stream_lease("gate")), timeout=30, what="lease released", interval=0.2)
     assert fleet.coordinator.api("GET", "/streams/gate").status_code == 404
+    wait_for(lambda: not client.exists(keys.frames("gate")), timeout=30, what=f"the frame stream deleted\n{fleet.logs()}", interval=0.2)
+    assert not client.exists(keys.capture_status("gate")) and not client.exists(keys.detector_status("gate"))
+    assert not client.exists(keys.capture_owner("gate")) and not client.smembers(keys.streams_removed())
+    assert client.xlen(keys.tracks("gate")) >= tracked, "tracks are kept"

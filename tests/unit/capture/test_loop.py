@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +123,58 @@ def test_maxlen_override(client, keys: RedisKeys, capture_videos: dict[str, Path
     assert client.xlen(keys.frames("cap")) == 20  # 30 kB entries: one per node, trimming is exact
 
 
-def test_resize_and_png(client, keys: RedisKeys, capture_videos: dict[str, Path]) -> None:
-    spec = StreamSpec(name="small", source=str(capture_videos["vga"]), realtime=False, count=3, width=320, codec="png")
+@pytest.mark.parametrize("codec", ["jpg", "png"])  # JPEG from the decoder's planes; PNG from OpenCV's BGR
+def test_resize(client, keys: RedisKeys, capture_videos: dict[str, Path], codec: str) -> None:
+    spec = StreamSpec(name="small", source=str(capture_videos["vga"]), realtime=False, count=3, width=320, codec=codec)
     capture(spec, client, keys, worker="w1")
     got = frames(client, keys, "small")
-    assert {(f.width, f.height, f.codec) for f in got} == {(320, 240, "png")}
-    assert cv2.imdecode(np.frombuffer(got[0].data, np.uint8), cv2.IMREAD_COLOR).shape == (240, 320, 3)
+    assert {(f.width, f.height, f.codec) for f in got} == {(320, 240, codec)}
+    image = cv2.imdecode(np.frombuffer(got[0].data, np.uint8), cv2.IMREAD_COLOR)
+    _, first = cv2.VideoCapture(str(capture_videos["vga"])).read()
+    expected = cv2.resize(first, (320, 240), interpolation=cv2.INTER_AREA)
+    assert image.shape == (240, 320, 3)
+    assert np.abs(image.astype(np.int16) - expected).mean() < (3.0 if codec == "jpg" else 0.5)
+
+
+def test_an_http_mjpeg_camera_is_captured(client, keys: RedisKeys, capture_videos: dict[str, Path]) -> None:
+    """The kind of camera that serves multipart JPEG over HTTP: its frames arrive full range, passed through as planes."""
+    capture_ = cv2.VideoCapture(str(capture_videos["vga"]))
+    images = [capture_.read()[1] for _ in range(12)]
+    with mjpeg_server([cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for image in images]) as url:
+        result = capture(StreamSpec(name="ipcam", source=url, count=10, quality=90), client, keys, worker="w1")
+
+    assert (result.state, result.reason, result.frames) == ("ended", "count", 10)
+    got = frames(client, keys, "ipcam")
+    assert [f.seq for f in got] == list(range(10)) and {(f.width, f.height) for f in got} == {(640, 480)}
+    for message, image in zip(got, images):
+        decoded = cv2.imdecode(np.frombuffer(message.data, np.uint8), cv2.IMREAD_COLOR)
+        assert np.abs(decoded.astype(np.int16) - image).mean() < 2.0
+
+
+@contextlib.contextmanager
+def mjpeg_server(jpegs: list[bytes]) -> Iterator[str]:
+    """A local HTTP camera: GET streams `jpegs` as multipart/x-mixed-replace, then closes."""
+
+    class Camera(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            with contextlib.suppress(ConnectionError):
+                for jpeg in jpegs:
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n" % (len(jpeg), jpeg))
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/video.mjpg"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_stop_key_stops_the_capture_cleanly(client, keys: RedisKeys, capture_videos: dict[str, Path]) -> None:

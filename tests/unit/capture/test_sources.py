@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from vidfleet_capture.sources import CAMERA_URL_SCHEMES, Source, open_source, parse_source
+from vidfleet_capture.sources import CAMERA_URL_SCHEMES, Source, open_source, parse_source, source_fps
+from vidfleet_capture.yuv import YuvImage
 from vidfleet_common.errors import InputError, VideoOpenError
 
 
@@ -67,9 +69,10 @@ def test_credentials_never_reach_the_error() -> None:
         (lambda d: "http://127.0.0.1:9/camera.mjpg", "could not open the URL (unreachable, or not a video)"),
     ],
 )
-def test_sources_that_cannot_be_opened_give_one_line(tmp_path: Path, make, message: str) -> None:
+@pytest.mark.parametrize("yuv", [True, False], ids=["planes", "bgr"])
+def test_sources_that_cannot_be_opened_give_one_line(tmp_path: Path, make, message: str, yuv: bool) -> None:
     with pytest.raises(VideoOpenError) as caught:
-        open_source(parse_source(make(tmp_path)))
+        open_source(parse_source(make(tmp_path)), yuv=yuv)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -77,6 +80,13 @@ def test_sources_that_cannot_be_opened_give_one_line(tmp_path: Path, make, messa
 def test_a_video_opens_with_its_first_frame(capture_videos: dict[str, Path]) -> None:
     capture, first = open_source(parse_source(str(capture_videos["vga"])))
     try:
-        assert first.shape == (480, 640, 3)
+        assert isinstance(first, np.ndarray) and first.shape == (480, 640, 3)
+        assert source_fps(capture) == 15.0
     finally:
         capture.release()
+    reader, planes = open_source(parse_source(str(capture_videos["vga"])), yuv=True)
+    try:
+        assert isinstance(planes, YuvImage) and (planes.width, planes.height, planes.u.shape) == (640, 480, (240, 320))
+        assert source_fps(reader) == 15.0
+    finally:
+        reader.release()

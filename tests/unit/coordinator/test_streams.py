@@ -121,3 +121,42 @@ def test_a_stream_played_to_its_end_is_not_replayed(registry: StreamRegistry, se
     assert registry.status(registry.get("clip")).state == "ended"
     registry.remove("clip")
     assert not registry.redis.exists(registry.keys.capture_status("clip"))
+
+
+def test_a_removed_stream_is_forgotten_once_nothing_captures_or_tracks_it(registry: StreamRegistry, settings: Settings) -> None:
+    reconciler = Reconciler(registry, make_celery(settings), identity="c1")
+    keys, redis = registry.keys, registry.redis
+    registry.add(StreamSpec(name="gone", source="0"))
+    registry.add(StreamSpec(name="kept", source="1"))
+    for name in ("gone", "kept"):
+        redis.hset(keys.capture_status(name), mapping={"state": "running", "worker": "cap1"})
+        redis.set(keys.capture_owner(name), "cap1")
+        redis.set(keys.stream_lease(name), "live1")
+        redis.hset(keys.detector_status(name), "fps", 9.5)
+        redis.xadd(keys.frames(name), {"seq": 0})
+        redis.xadd(keys.tracks(name), {"seq": 0})
+    registry.remove("gone")
+
+    assert reconciler.forget_removed() == [] and registry.removed() == ["gone"], "capturing: kept"
+    redis.delete(keys.capture_owner("gone"))  # the capture saw the stop key and let go ...
+    redis.hset(keys.capture_status("gone"), "state", "stopped")
+    assert reconciler.forget_removed() == [], "... but the detector still holds the lease"
+    redis.delete(keys.stream_lease("gone"))
+    reconciler.run_once(now=0)
+
+    assert registry.removed() == []
+    for key in (keys.frames("gone"), keys.capture_status("gone"), keys.detector_status("gone")):
+        assert not redis.exists(key), key
+    assert redis.xlen(keys.tracks("gone")) == 1, "tracks are kept for applications"
+    assert redis.exists(keys.capture_stop("gone")), "a capture task still queued must not start it again"
+    assert all(redis.exists(key) for key in (keys.frames("kept"), keys.capture_status("kept"), keys.stream_lease("kept")))
+
+
+def test_a_stream_added_again_is_not_forgotten(registry: StreamRegistry) -> None:
+    keys, redis = registry.keys, registry.redis
+    registry.add(StreamSpec(name="back", source="0"))
+    redis.xadd(keys.frames("back"), {"seq": 0})
+    registry.remove("back")
+    registry.add(StreamSpec(name="back", source="0"))
+    assert not registry.forget("back") and registry.removed() == []
+    assert redis.xlen(keys.frames("back")) == 1

@@ -23,6 +23,7 @@ from vidfleet_capture.pipeline import CaptureStats, Encoding, Pipeline
 from vidfleet_capture.rate import FrameGate
 from vidfleet_capture.sources import CAMERA_URL_SCHEMES, open_source, parse_source, source_fps
 from vidfleet_capture.status import ENDED_TTL_SECONDS, FAILED_TTL_SECONDS, STOPPED_TTL_SECONDS, FpsMeter, StatusBoard
+from vidfleet_capture.yuv import image_size
 
 log = logging.getLogger("vidfleet.capture")
 
@@ -92,9 +93,10 @@ def _run(
     if board.stop_requested() or should_stop():
         board.publish(state="stopped", ttl=STOPPED_TTL_SECONDS)
         return CaptureResult(name, "stopped", reason="stop requested before start")
+    encoding = Encoding(spec.codec, spec.quality, spec.width)
     try:
         source = parse_source(spec.source, input_roots=input_roots, url_schemes=url_schemes)
-        capture_, first = open_source(source)
+        capture_, first = open_source(source, yuv=encoding.takes_planes)
     except (InputError, VideoOpenError) as exc:
         kind = "input" if isinstance(exc, InputError) else "open"
         if metrics:
@@ -104,12 +106,13 @@ def _run(
         return CaptureResult(name, "failed", reason=kind, error=str(exc))
 
     fps_in = source_fps(capture_)
-    stats = CaptureStats(state="running", source_fps=fps_in, width=int(first.shape[1]), height=int(first.shape[0]))
+    width, height = image_size(first)
+    stats = CaptureStats(state="running", source_fps=fps_in, width=width, height=height)
     gate = FrameGate(wanted_fps=spec.fps, source_fps=fps_in, realtime=spec.realtime, live=source.is_live)
     length = maxlen or spec.maxlen(gate.out_fps)
     pipeline = Pipeline(
         source=source, capture=capture_, first_image=first, gate=gate,
-        encoding=Encoding(spec.codec, spec.quality, spec.width), redis=redis, key=keys.frames(name), maxlen=length,
+        encoding=encoding, redis=redis, key=keys.frames(name), maxlen=length,
         stats=stats, metrics=metrics, count=spec.count, loop=spec.loop, encoders=encoders,
     ).start()
     log.info(

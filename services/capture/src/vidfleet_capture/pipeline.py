@@ -2,13 +2,14 @@
 
     reader ──(seq, ts, image)──▶ [raw] ──▶ encoders ×K ──(seq, fields)──▶ [encoded] ──▶ writer (back in seq order)
 
-OpenCV releases the GIL while it decodes and encodes, so decoding one frame and JPEG-encoding the
-previous ones run on separate cores. Any free encoder takes the next frame (no head-of-line blocking
-behind a slow one); the writer puts frames back in sequence order and appends whatever is ready in
-one pipelined round trip (`XADD … MAXLEN ~ n` per frame, approximate trimming). Every queue is
-bounded, by frames and by bytes of raw image; shutdown is a sentinel per encoder that the reader sends
-after its last frame and that flows through to the writer, so every frame given a sequence number is
-appended (or the writer failed, and says so).
+FFmpeg (through PyAV or OpenCV) and libjpeg-turbo release the GIL while they decode and encode, so
+decoding one frame and JPEG-encoding the previous ones run on separate cores. JPEG frames stay in the
+decoder's Y'CbCr from reader to encoder (yuv.py): no colour conversion on the way. Any free encoder
+takes the next frame (no head-of-line blocking behind a slow one); the writer puts frames back in
+sequence order and appends whatever is ready in one pipelined round trip (`XADD … MAXLEN ~ n` per
+frame, approximate trimming). Every queue is bounded, by frames and by bytes of raw image; shutdown is
+a sentinel per encoder that the reader sends after its last frame and that flows through to the
+writer, so every frame given a sequence number is appended (or the writer failed, and says so).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from vidfleet_common.errors import VideoOpenError
 from vidfleet_common.streams import FrameMessage
 from vidfleet_capture.metrics import StreamMetrics
 from vidfleet_capture.rate import FrameGate
-from vidfleet_capture.sources import Source, open_source
+from vidfleet_capture.sources import Image, Source, VideoReader, open_source
+from vidfleet_capture.yuv import YuvImage, image_size
 
 log = logging.getLogger("vidfleet.capture")
 
@@ -68,20 +70,34 @@ class Encoding:
     width: int | None = None
 
     @property
+    def takes_planes(self) -> bool:
+        """JPEG frames are encoded from the decoder's Y'CbCr planes; other codecs need BGR."""
+        return self.codec == "jpg"
+
+    @property
     def params(self) -> list[int]:
         if self.codec == "jpg":
             return [cv2.IMWRITE_JPEG_QUALITY, int(self.quality)]
         return [cv2.IMWRITE_PNG_COMPRESSION, 1]
 
-    def encode(self, seq: int, ts: int, image: np.ndarray) -> dict[str, Any] | None:
-        if self.width and image.shape[1] != self.width:
-            height = max(2, round(image.shape[0] * self.width / image.shape[1]))
-            interpolation = cv2.INTER_AREA if self.width < image.shape[1] else cv2.INTER_LINEAR
-            image = cv2.resize(image, (self.width, height), interpolation=interpolation)
+    def encode(self, seq: int, ts: int, image: Image) -> dict[str, Any] | None:
+        width, height = image_size(image)
+        if self.width and width != self.width:
+            width, height = self.width, max(2, round(height * self.width / width))
+            image = image.resized(width, height) if isinstance(image, YuvImage) else _resized(image, width, height)
+        if isinstance(image, YuvImage):
+            if self.takes_planes:
+                return FrameMessage(seq, ts, width, height, self.codec, image.jpeg(self.quality)).fields()
+            image = image.to_bgr()
         ok, buffer = cv2.imencode(f".{self.codec}", image, self.params)
         if not ok:
             return None
-        return FrameMessage(seq, ts, int(image.shape[1]), int(image.shape[0]), self.codec, buffer.tobytes()).fields()
+        return FrameMessage(seq, ts, width, height, self.codec, buffer.tobytes()).fields()
+
+
+def _resized(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    interpolation = cv2.INTER_AREA if width < image.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 class Pipeline:
@@ -91,8 +107,8 @@ class Pipeline:
         self,
         *,
         source: Source,
-        capture: cv2.VideoCapture,
-        first_image: np.ndarray,
+        capture: VideoReader,
+        first_image: Image,
         gate: FrameGate,
         encoding: Encoding,
         redis: Any,
@@ -114,8 +130,8 @@ class Pipeline:
         self.metrics = metrics
         self.count = count
         self.loop = loop
-        self._capture: cv2.VideoCapture | None = capture
-        self._first: np.ndarray | None = first_image
+        self._capture: VideoReader | None = capture
+        self._first: Image | None = first_image
         self._stop = threading.Event()
         self._encoders = max(1, encoders)
         frame_bytes = max(1, first_image.nbytes)
@@ -213,7 +229,7 @@ class Pipeline:
         self.stats.ended = self.stats.ended or "stop"
         return seq
 
-    def _next_image(self) -> np.ndarray | None:
+    def _next_image(self) -> Image | None:
         """The next frame to keep (dropped ones are grabbed, not converted); None when the source gave none."""
         if self._first is not None:  # read by open_source: source frame 0 of this opening
             image, self._first = self._first, None
@@ -247,7 +263,7 @@ class Pipeline:
             self._capture = None
         if not lost:
             try:
-                self._capture, self._first = open_source(self.source)
+                self._capture, self._first = open_source(self.source, yuv=self.encoding.takes_planes)
                 return True
             except VideoOpenError:
                 pass  # it was there a moment ago: treat as lost
@@ -259,7 +275,7 @@ class Pipeline:
         delay = BACKOFF_FIRST_SECONDS
         while not self._stop.wait(delay):
             try:
-                self._capture, self._first = open_source(self.source)
+                self._capture, self._first = open_source(self.source, yuv=self.encoding.takes_planes)
             except (VideoOpenError, cv2.error) as exc:
                 self.stats.error = str(exc)
                 delay = min(delay * 2, BACKOFF_MAX_SECONDS)

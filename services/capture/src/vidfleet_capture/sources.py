@@ -1,8 +1,12 @@
 """What a capture reads: a webcam index, a video file inside the input roots, or a camera URL.
 
 `parse_source` refuses what must never be opened (a scheme that is not allowed, a path outside
-the input roots) before OpenCV sees it; `open_source` opens it and reads the first frame, so that
+the input roots) before FFmpeg sees it; `open_source` opens it and reads the first frame, so that
 "cannot be opened" covers a file that is not a video and a URL that answers with nothing.
+
+Two readers, one interface (`read`, `grab`, `release`): `cv2.VideoCapture` gives BGR images (webcams,
+and every source when frames are not JPEG); `AvReader` gives the decoder's planes (`YuvImage`), which a
+JPEG encoder takes without converting colours twice.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol, TypeAlias
 from urllib.parse import urlsplit
 
+import av.error
 import numpy as np
 
+from vidfleet_capture.avsource import AvReader
 from vidfleet_capture.opencv import cv2
+from vidfleet_capture.yuv import YuvImage
 from vidfleet_common.errors import InputError, VideoOpenError
 from vidfleet_common.inputs import inside_roots
 from vidfleet_common.settings import Settings, scrub_url
@@ -28,6 +35,17 @@ OPEN_TIMEOUT_MS = 10_000
 READ_TIMEOUT_MS = 10_000
 
 SourceKind = Literal["webcam", "file", "url"]
+Image: TypeAlias = "np.ndarray | YuvImage"
+
+
+class VideoReader(Protocol):
+    """What the pipeline reads from: `cv2.VideoCapture` or `AvReader`."""
+
+    def read(self) -> tuple[bool, Image | None]: ...
+
+    def grab(self) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -75,8 +93,11 @@ def parse_source(text: str, *, input_roots: Sequence[Path] = (), url_schemes: It
     return Source("file", str(path.resolve()), text)
 
 
-def open_source(source: Source) -> tuple[cv2.VideoCapture, np.ndarray]:
-    """Open `source` and read its first frame; raises VideoOpenError (one line) when either fails."""
+def open_source(source: Source, *, yuv: bool = False) -> tuple[VideoReader, Image]:
+    """Open `source` and read its first frame; raises VideoOpenError (one line) when either fails.
+
+    `yuv`: frames as planes (`YuvImage`) where the source allows it (not a webcam index), else BGR arrays.
+    """
     if source.is_file:
         path = Path(str(source.target))
         if not path.exists():
@@ -85,7 +106,18 @@ def open_source(source: Source) -> tuple[cv2.VideoCapture, np.ndarray]:
             raise VideoOpenError(f"{source.display}: file is empty (0 bytes)")
         if not os.access(path, os.R_OK):
             raise VideoOpenError(f"{source.display}: permission denied")
-        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    reader = _open_planar(source) if yuv and source.kind != "webcam" else _open_bgr(source)
+    ok, image = reader.read()
+    if not ok or image is None:
+        reader.release()
+        what = "video has no frames" if source.is_file else "opened, but no frame could be read"
+        raise VideoOpenError(f"{source.display}: {what}")
+    return reader, image
+
+
+def _open_bgr(source: Source) -> cv2.VideoCapture:
+    if source.is_file:
+        capture = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG)
     elif source.kind == "url":
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
         capture = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
@@ -94,12 +126,18 @@ def open_source(source: Source) -> tuple[cv2.VideoCapture, np.ndarray]:
     if not capture.isOpened():
         capture.release()
         raise VideoOpenError(f"{source.display}: {_why_not_opened(source)}")
-    ok, image = capture.read()
-    if not ok or image is None:
-        capture.release()
-        what = "video has no frames" if source.is_file else "opened, but no frame could be read"
-        raise VideoOpenError(f"{source.display}: {what}")
-    return capture, image
+    return capture
+
+
+def _open_planar(source: Source) -> AvReader:
+    target = str(source.target)
+    try:
+        return AvReader(
+            target, url=source.kind == "url", rtsp=target.lower().startswith("rtsp"),
+            timeouts=(OPEN_TIMEOUT_MS / 1000, READ_TIMEOUT_MS / 1000),
+        )
+    except (av.error.FFmpegError, OSError, LookupError):
+        raise VideoOpenError(f"{source.display}: {_why_not_opened(source)}") from None
 
 
 def _why_not_opened(source: Source) -> str:
@@ -110,7 +148,9 @@ def _why_not_opened(source: Source) -> str:
     return "not a readable video (no decodable video stream; truncated or not a video file?)"
 
 
-def source_fps(capture: cv2.VideoCapture) -> float | None:
+def source_fps(reader: VideoReader) -> float | None:
     """The frame rate the source declares, or None when it does not say (or says nonsense)."""
-    fps = capture.get(cv2.CAP_PROP_FPS)
+    if isinstance(reader, AvReader):
+        return reader.fps
+    fps = reader.get(cv2.CAP_PROP_FPS)  # type: ignore[attr-defined]
     return float(fps) if fps and 0 < fps < 1000 else None

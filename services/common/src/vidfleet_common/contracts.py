@@ -80,6 +80,10 @@ class RedisKeys:
         """Hash name -> JSON {error, failures, retry_in_s}: a stream's last failed capture."""
         return f"{self.prefix}streams:failures"
 
+    def streams_removed(self) -> str:
+        """Set of removed streams whose frame stream and status keys the reconciler has yet to delete."""
+        return f"{self.prefix}streams:removed"
+
     def capture_stop(self, stream: str) -> str:
         """Present while the capture of `stream` must stop (the stream was removed)."""
         return f"{self.prefix}capture:{stream}:stop"

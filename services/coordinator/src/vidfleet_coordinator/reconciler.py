@@ -3,7 +3,8 @@
 A capture proves it is alive by its status hash, refreshed every heartbeat and expiring after
 HEARTBEAT_TTL_SECONDS. A wanted stream without one gets a capture task (once: a `starting` marker
 covers the time the task waits in the queue). A capture that failed to open its source keeps its
-error visible and is retried with exponential backoff, never in a tight loop.
+error visible and is retried with exponential backoff, never in a tight loop. A removed stream's
+frame stream and status keys are deleted once its capture has stopped and its detector let it go.
 """
 
 from __future__ import annotations
@@ -77,7 +78,15 @@ class Reconciler:
             self._start(spec)
             started.append(spec.name)
         stopped = self._stop_unwanted({s.name for s in wanted})
+        self.forget_removed()
         return {"started": started, "stopped": stopped}
+
+    def forget_removed(self) -> list[str]:
+        """Delete the frame streams (and status keys) of removed streams that nothing captures or tracks any more."""
+        forgotten = [name for name in self.registry.removed() if self.registry.forget(name)]
+        for name in forgotten:
+            log.info("stream %s: removed; its frame stream is deleted (its tracks are kept)", name)
+        return forgotten
 
     def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.wait(interval):

@@ -77,7 +77,11 @@ def _num(value: float | int | None, unit: str) -> str:
 @click.argument("name")
 @server_option
 def rm_command(name: str, server: str | None) -> None:
-    """Stop wanting NAME: its capture stops and its detector releases it."""
+    """Stop wanting NAME: its capture stops and its detector releases it.
+
+    Once both have, its frame stream and status are deleted. Its tracks stream (…:tracks:NAME) is kept,
+    for applications still reading it; adding NAME again appends to it.
+    """
     _call(_client(server).remove_stream, name)
     click.echo(f"stream {name} removed")
 

@@ -24,6 +24,25 @@ from vidfleet_coordinator.dispatch import SubmissionRefused
 
 
 LAG_COUNT_LIMIT = 100_000
+LIVE_CAPTURE_STATES = ("starting", "running", "reconnecting")
+
+# Forget a removed stream once nothing feeds or reads it: no capture lock, no capture task on its way,
+# no detector lease, no live capture state. Checked and deleted in one step, so that nothing appends
+# between the two (a capture that starts later finds the stop key and appends nothing).
+# KEYS: registry, removed set, owner lock, starting marker, lease, capture status, detector status, frames.
+# ARGV: name. Returns 1 when forgotten, 0 while still in use, -1 when the stream was added again.
+_FORGET = """
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+  redis.call('srem', KEYS[2], ARGV[1])
+  return -1
+end
+if redis.call('exists', KEYS[3], KEYS[4], KEYS[5]) > 0 then return 0 end
+local state = redis.call('hget', KEYS[6], 'state')
+if state == 'starting' or state == 'running' or state == 'reconnecting' then return 0 end
+redis.call('del', KEYS[6], KEYS[7], KEYS[8])
+redis.call('srem', KEYS[2], ARGV[1])
+return 1
+"""
 
 
 class StreamExists(InputError):
@@ -80,6 +99,7 @@ class StreamRegistry:
     def __init__(self, redis: Any, keys: RedisKeys) -> None:
         self.redis = redis
         self.keys = keys
+        self._forget = redis.register_script(_FORGET)
 
     def add(self, spec: StreamSpec) -> None:
         if not self.redis.hsetnx(self.keys.stream_registry(), spec.name, spec.model_dump_json()):
@@ -87,14 +107,31 @@ class StreamRegistry:
         self.redis.delete(self.keys.capture_stop(spec.name))
 
     def remove(self, name: str) -> bool:
-        """Unwanted from now on: the capture stops at its next heartbeat, the detector lets the lease go."""
+        """Unwanted from now on: the capture stops at its next heartbeat, the detector lets the lease go,
+        and then the reconciler deletes the frame stream and the status keys (`forget`). Tracks are kept."""
         removed = bool(self.redis.hdel(self.keys.stream_registry(), name))
         self.redis.hdel(self.failures_key(), name)
         if removed:
             self.redis.set(self.keys.capture_stop(name), "1", ex=120)
+            self.redis.sadd(self.keys.streams_removed(), name)
             if self.redis.hget(self.keys.capture_status(name), "state") in (b"ended", b"failed"):
                 self.redis.delete(self.keys.capture_status(name))  # nothing runs: forget it now
         return removed
+
+    def removed(self) -> list[str]:
+        """Removed streams whose frame stream and status keys are still to be deleted."""
+        return sorted(_text(name) for name in self.redis.smembers(self.keys.streams_removed()))
+
+    def forget(self, name: str) -> bool:
+        """Delete a removed stream's frame stream and status keys, once no capture feeds it and no detector
+        holds it; False while one still does (or when the stream was added again). `tracks:<name>` stays:
+        applications may still be reading it."""
+        k = self.keys
+        keys = [
+            k.stream_registry(), k.streams_removed(), k.capture_owner(name), k.capture_starting(name), k.stream_lease(name),
+            k.capture_status(name), k.detector_status(name), k.frames(name),
+        ]
+        return int(self._forget(keys=keys, args=[name])) == 1
 
     def get(self, name: str) -> StreamSpec | None:
         raw = self.redis.hget(self.keys.stream_registry(), name)
