@@ -9,7 +9,7 @@ SERVICES := services/common services/capture services/detector services/coordina
 export YOLO_CONFIG_DIR ?= $(CURDIR)/.cache/ultralytics
 export YOLO_OFFLINE ?= 1
 
-.PHONY: venv tools run test lock bench clean
+.PHONY: venv tools run test lock bench clean images chart-lint deploy dev
 
 venv: $(STAMP)
 
@@ -42,6 +42,33 @@ bench: venv
 lock: venv
 	{ head -2 requirements/dev.lock; $(BIN)/pip freeze --all --exclude-editable | grep -v -E "^(vidfleet|pip==)"; } > requirements/dev.lock.new
 	mv requirements/dev.lock.new requirements/dev.lock
+	$(BIN)/python tools/image_locks.py
+
+# Deployment: images (needs a Docker engine), offline checks, helm install, the skaffold dev loop.
+REGISTRY ?= vidfleet
+TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' charts/vidfleet/Chart.yaml)
+IMAGES := capture detector coordinator
+RELEASE ?= vidfleet
+NAMESPACE ?= vidfleet
+VALUES ?= charts/vidfleet/values.yaml
+SKAFFOLD_PROFILE ?= cpu
+
+images:
+	@docker info >/dev/null 2>&1 || { echo "make images: no Docker engine reachable (docker info failed); start Docker or build elsewhere"; exit 1; }
+	for svc in $(IMAGES); do docker build -f services/$$svc/Dockerfile -t $(REGISTRY)/$$svc:$(TAG) . || exit 1; done
+
+chart-lint: venv
+	$(BIN)/yamllint -s .
+	$(BIN)/hadolint --no-color --failure-threshold warning services/*/Dockerfile
+	$(BIN)/python -m pytest tests/deploy -q
+
+deploy:
+	@command -v helm >/dev/null || { echo "make deploy: no helm binary on PATH (https://helm.sh/docs/intro/install/)"; exit 1; }
+	helm upgrade --install $(RELEASE) charts/vidfleet --namespace $(NAMESPACE) --create-namespace -f $(VALUES)
+
+dev:
+	@command -v skaffold >/dev/null || { echo "make dev: no skaffold binary on PATH (https://skaffold.dev/docs/install/)"; exit 1; }
+	skaffold dev $(if $(SKAFFOLD_PROFILE),-p $(SKAFFOLD_PROFILE))
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -41,6 +41,18 @@ ERRORS = MetricSpec("vidfleet_errors_total", "counter", ("kind",), "Errors by ki
 TASKS_RUNNING = MetricSpec("vidfleet_tasks_running", "gauge", (), "detect tasks running in this worker right now.")
 MODEL_LOAD_SECONDS = MetricSpec("vidfleet_model_load_seconds", "histogram", (), "Seconds to load a model into a worker process.")
 
+# Detector workers, batch and live: where the model runs.
+MODEL_INFO = MetricSpec(
+    "vidfleet_model_info", "gauge", ("model", "device"), "1 for each model loaded in this worker, labelled with the device it runs on."
+)
+DEVICE_MEMORY = MetricSpec(
+    "vidfleet_device_memory_bytes",
+    "gauge",
+    ("device",),
+    "Memory this worker holds on its inference device: CUDA memory reserved by PyTorch on cuda:N; "
+    "the processes' resident memory on other devices (cpu, mps). Updated at model load and after each batch.",
+)
+
 # The coordinator: the fleet as a whole, read from Redis and Celery at scrape time.
 QUEUE_DEPTH = MetricSpec(
     "vidfleet_queue_depth", "gauge", ("queue",), "Messages waiting in a Celery queue (not yet taken by a worker).", "coordinator"
@@ -84,7 +96,7 @@ LIVE_LATENCY = MetricSpec(
 
 # The coordinator's view of live streams.
 STREAMS_WANTED = MetricSpec("vidfleet_streams_wanted", "gauge", (), "Streams registered (wanted), the capture scaling signal.", "coordinator")
-STREAMS_CAPTURING = MetricSpec("vidfleet_streams_capturing", "gauge", (), "Wanted streams with a live capture heartbeat.", "coordinator")
+STREAMS_CAPTURING = MetricSpec("vidfleet_streams_capturing", "gauge", (), "Wanted streams whose capture is running (not starting, reconnecting or failed).", "coordinator")
 STREAM_LENGTH = MetricSpec("vidfleet_stream_length", "gauge", ("stream",), "Frames held in a stream's frame stream (XLEN).", "coordinator")
 STREAM_LAG = MetricSpec(
     "vidfleet_stream_lag", "gauge", ("stream",), "Frames in a stream not yet delivered to its detector (consumer group lag).", "coordinator"
@@ -105,6 +117,8 @@ ALL: tuple[MetricSpec, ...] = (
     ERRORS,
     TASKS_RUNNING,
     MODEL_LOAD_SECONDS,
+    MODEL_INFO,
+    DEVICE_MEMORY,
     QUEUE_DEPTH,
     WORK_IN_FLIGHT,
     JOBS,

@@ -72,9 +72,10 @@ def config_command(as_json: bool) -> None:
 
 def _add_client_commands() -> None:
     from vidfleet_coordinator.client_commands import CLIENT_COMMANDS
+    from vidfleet_coordinator.job_manifest import job_manifest_command
     from vidfleet_coordinator.stream_commands import STREAM_COMMANDS
 
-    for command in (*CLIENT_COMMANDS, *STREAM_COMMANDS):
+    for command in (*CLIENT_COMMANDS, job_manifest_command, *STREAM_COMMANDS):
         main.add_command(command)
 
 

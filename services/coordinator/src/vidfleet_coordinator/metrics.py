@@ -10,8 +10,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from vidfleet_common import metric_names as m
-from vidfleet_common.jobs import JobStore
-from vidfleet_common.results import JobResult
+from vidfleet_common.jobs import JobState, JobStore
+from vidfleet_common.results import JobResult, VideoOutcome
 from vidfleet_coordinator.fleet import WorkerCensus, queue_depths, work_in_flight
 from vidfleet_coordinator.streams import StreamRegistry
 
@@ -61,10 +61,12 @@ class FleetCollector:
         wanted = [spec.name for spec in self.registry.wanted()]
         pipe = redis.pipeline()
         for name in wanted:
-            pipe.exists(keys.capture_status(name))
+            pipe.hget(keys.capture_status(name), "state")
             pipe.xlen(keys.frames(name))
         answers = pipe.execute()
-        capturing = sum(1 for alive in answers[0::2] if alive)
+        # Only "running": a capture still starting, reconnecting to a lost source, or failed (whose status and
+        # error stay for a while) appends no frames.
+        capturing = sum(1 for state in answers[0::2] if state == b"running")
         lags = {name: self.registry.lag(name) for name in wanted}
         yield _single(m.STREAMS_WANTED, len(wanted))
         yield _single(m.STREAMS_CAPTURING, capturing)
@@ -93,6 +95,13 @@ class CoordinatorMetrics:
         self.jobs_submitted = Counter(m.JOBS_SUBMITTED.client_name, m.JOBS_SUBMITTED.help, registry=self.registry)
         self.jobs_finished = Counter(m.JOBS_FINISHED.client_name, m.JOBS_FINISHED.help, list(m.JOBS_FINISHED.labels), registry=self.registry)
         self.job_videos = Counter(m.JOB_VIDEOS.client_name, m.JOB_VIDEOS.help, list(m.JOB_VIDEOS.labels), registry=self.registry)
+        # Every final state and outcome from the start: increase() misses a counter's first step from absent
+        # to 1, and the job failure ratio alert reads these.
+        for state in JobState:
+            if state.finished:
+                self.jobs_finished.labels(state=state.value)
+        for outcome in VideoOutcome:
+            self.job_videos.labels(outcome=outcome.value)
 
     def job_finished(self, result: JobResult) -> None:
         self.jobs_finished.labels(state=result.state).inc()

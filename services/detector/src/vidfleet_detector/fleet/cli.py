@@ -108,6 +108,7 @@ def live(
 
     runner.predict([np.zeros((480, 640, 3), np.uint8)] * batch)  # warm-up: the first call builds the predictor
     metrics = LiveMetrics()
+    metrics.model_loaded(model, runner.device)
     port = metrics_port or settings.metrics_port
     try:
         start_http_server(port, addr=metrics_host)

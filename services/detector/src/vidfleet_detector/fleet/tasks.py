@@ -55,6 +55,7 @@ class ModelCache:
             self.loads += 1
             if self.metrics is not None:
                 self.metrics.model_load_seconds.observe(time.perf_counter() - started)
+                self.metrics.model_loaded(config.model, runner.device)
             log.info("model %s loaded in %.1fs (device %s)", config.model, time.perf_counter() - started, runner.device)
             return runner
 
@@ -127,7 +128,7 @@ def run_detect(
         except (ConfigError, ModelError) as exc:
             kind = "config" if isinstance(exc, ConfigError) else "model"
             return _report(store, job_id, _ended(ref, VideoOutcome.FAILED, str(exc), kind, hostname), metrics, started=started)
-        observer = MetricsObserver(metrics, runner.names) if metrics is not None else None
+        observer = MetricsObserver(metrics, runner.names, runner.device) if metrics is not None else None
         try:
             result = process_video(
                 ref, config, runner, Path(request.out_dir),

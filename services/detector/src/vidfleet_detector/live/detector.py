@@ -164,6 +164,8 @@ class LiveDetector:
             conf=config.conf,
             classes=frozenset(config.classes) if config.classes else None,
         )
+        if self.metrics is not None:
+            self.metrics.stream_adopted(spec.name)
         log.info("stream %s: lease taken (%d pending frames claimed), policy %s", spec.name, claimed, spec.policy)
 
     def _claim_pending(self, key: str) -> int:

@@ -1,0 +1,158 @@
+"""Write (or --check) the per-image locks requirements/<service>.lock (and build.lock) from requirements/dev.lock.
+
+Each image installs only what its service needs: the closure of the service's dependencies
+(markers evaluated for Linux x86_64, CPython 3.11), read from the metadata of the distributions
+installed in the dev environment, pinned at the versions dev.lock pins. The local vidfleet
+distributions are followed but not pinned (the Dockerfiles install them from source).
+
+torch and torchvision are left out of the detector's lock together with their CUDA-specific
+dependencies (triton, nvidia-*, cuda-*): the detector image installs the CUDA build of torch from
+the PyTorch wheel index, whose metadata pins those exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_LOCK = ROOT / "requirements" / "dev.lock"
+IMAGES = ("capture", "coordinator", "detector")
+LOCAL = {canonicalize_name(f"vidfleet-{name}") for name in ("common", *IMAGES)}
+# The platform every image runs on.
+TARGET_ENV = {
+    "os_name": "posix", "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
+    "platform_python_implementation": "CPython", "implementation_name": "cpython",
+    "python_version": "3.11", "python_full_version": "3.11.13", "implementation_version": "3.11.13",
+}
+TORCH_BUILD = frozenset(canonicalize_name(n) for n in ("torch", "torchvision", "triton"))
+TORCH_BUILD_PREFIXES = ("nvidia-", "cuda-")
+
+
+class LockError(Exception):
+    """The dev environment cannot produce a consistent image lock; the text says why."""
+
+
+def dev_pins(lock: Path = DEV_LOCK) -> dict[NormalizedName, tuple[str, str]]:
+    """Normalised name -> (name as spelt in dev.lock, version)."""
+    pins = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = (name.strip(), version.strip())
+    return pins
+
+
+def _applies(marker: Marker | None, extras: set[str]) -> bool:
+    if marker is None:
+        return True
+    return any(marker.evaluate({**TARGET_ENV, "extra": extra}) for extra in (extras or {""}))
+
+
+def _root_requirements(service: str) -> list[Requirement]:
+    project = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return [Requirement(r) for r in project["dependencies"]]
+
+
+def closure(service: str, *, stop_at: frozenset[NormalizedName] = frozenset()) -> dict[NormalizedName, set[str]]:
+    """Every distribution the service needs (name -> extras asked for), from installed metadata.
+
+    Distributions in `stop_at` are neither included nor followed."""
+    needed: dict[NormalizedName, set[str]] = {}
+    todo: list[tuple[Requirement, set[str]]] = [(r, set()) for r in _root_requirements(service)]
+    while todo:
+        req, parent_extras = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in stop_at or not _applies(req.marker, parent_extras):
+            continue
+        extras = set(req.extras)
+        if name in needed and extras <= needed[name]:
+            continue
+        extras |= needed.get(name, set())
+        needed[name] = extras
+        try:
+            dist = metadata.distribution(req.name)
+        except metadata.PackageNotFoundError:
+            raise LockError(f"{service}: {req.name} is needed but not installed in the dev environment (make venv)") from None
+        if name not in LOCAL and not req.specifier.contains(dist.version, prereleases=True):
+            raise LockError(f"{service}: {req} is needed but the dev environment has {dist.version}")
+        todo += [(Requirement(text), extras) for text in dist.requires or []]
+    return needed
+
+
+def render(service: str, pins: dict[NormalizedName, tuple[str, str]] | None = None) -> str:
+    """The lock file text for one image."""
+    pins = dev_pins() if pins is None else pins
+    lines = []
+    without_torch = closure(service, stop_at=TORCH_BUILD) if service == "detector" else {}
+    for name in sorted(closure(service)):
+        if name in LOCAL:
+            continue
+        if name not in pins:
+            raise LockError(f"{service}: {name} is needed but not pinned in {DEV_LOCK.name}")
+        if service == "detector" and (name in TORCH_BUILD or (name.startswith(TORCH_BUILD_PREFIXES) and name not in without_torch)):
+            continue  # the CUDA build of torch comes from the PyTorch index and pins these itself
+        spelt, version = pins[name]
+        lines.append(f"{spelt}=={version}")
+    header = [
+        f"# The {service} image's dependencies, pinned from dev.lock. Generated by tools/image_locks.py: do not edit.",
+        "# Install with --no-deps: this list is the whole closure (checked by tests/deploy/test_images.py).",
+    ]
+    if service == "detector":
+        header.append("# torch/torchvision (and their CUDA libraries) come from the PyTorch wheel index: see services/detector/Dockerfile.")
+    return "\n".join(header + lines) + "\n"
+
+
+def render_build(pins: dict[NormalizedName, tuple[str, str]] | None = None) -> str:
+    """Build constraints for the local distributions (their build-system requires), pinned from dev.lock."""
+    pins = dev_pins() if pins is None else pins
+    lines = []
+    for service in ("common", *IMAGES):
+        project = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8"))
+        for text in project["build-system"]["requires"]:
+            name = canonicalize_name(Requirement(text).name)
+            if name not in pins:
+                raise LockError(f"build requirement {text} of services/{service} is not pinned in {DEV_LOCK.name}")
+            spelt, version = pins[name]
+            lines.append(f"{spelt}=={version}")
+    header = "# Build constraints for the vidfleet distributions in the images. Generated by tools/image_locks.py: do not edit.\n"
+    return header + "\n".join(sorted(set(lines))) + "\n"
+
+
+def lock_path(service: str) -> Path:
+    return ROOT / "requirements" / f"{service}.lock"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="Exit 1 if a lock differs from what would be written.")
+    args = parser.parse_args(argv)
+    stale = []
+    for service in (*IMAGES, "build"):
+        try:
+            text = render_build() if service == "build" else render(service)
+        except LockError as exc:
+            print(f"image lock: {exc}", file=sys.stderr)
+            return 1
+        path = lock_path(service)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(str(path.relative_to(ROOT)))
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(f"image lock: stale {', '.join(stale)}: run python tools/image_locks.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
