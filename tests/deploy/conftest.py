@@ -14,7 +14,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "vidfleet"
-SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
+# Upstream KEDA, Prometheus Operator and skaffold schemas, vendored so that a clean clone validates offline.
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SHARED_SCHEMAS = REPO_ROOT.parent / "shared" / "schemas"
 RELEASE = "vidfleet"
 NAMESPACE = "vidfleet"
 KUBE_VERSIONS = ("1.30.0", "1.31.0")

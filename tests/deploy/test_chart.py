@@ -19,6 +19,7 @@ from tests.deploy.conftest import (
     NAMESPACE,
     RELEASE,
     SCHEMAS,
+    SHARED_SCHEMAS,
     VALUE_SETS,
     Rendered,
     load_values,
@@ -261,3 +262,13 @@ def _schema(path: Path) -> dict[str, Any]:
     if path not in _SCHEMA_CACHE:
         _SCHEMA_CACHE[path] = json.loads(path.read_text())
     return _SCHEMA_CACHE[path]
+
+
+def test_vendored_schemas_are_the_upstream_ones() -> None:
+    vendored = sorted(p for p in SCHEMAS.rglob("*.json"))
+    assert len(vendored) == 8, vendored  # 4 KEDA kinds, 3 Prometheus Operator kinds, skaffold
+    for path in vendored:
+        jsonschema.Draft7Validator.check_schema(json.loads(path.read_text()))
+        shared = SHARED_SCHEMAS / path.relative_to(SCHEMAS)
+        if SHARED_SCHEMAS.is_dir():  # next to the workspace copy; a lone clone has only the vendored files
+            assert shared.read_bytes() == path.read_bytes(), f"{path} differs from {shared}"

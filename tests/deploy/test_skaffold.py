@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "skaffold" / "v4beta14.json"
+SCHEMA = Path(__file__).resolve().parent / "schemas" / "skaffold" / "v4beta14.json"
 CHART = REPO_ROOT / "charts" / "vidfleet"
 IMAGES = {"vidfleet/capture": "capture", "vidfleet/detector": "detector", "vidfleet/coordinator": "coordinator"}
 

@@ -1,7 +1,7 @@
 """Our SORT must reproduce the reference sort.py (abewley/sort@2236dff) output on its own test data.
 
-The golden files live outside the repo, in ``shared/data/sort`` beside the repository root
-(see the README there); set VIDFLEET_SORT_DATA to use another folder.
+The golden files are vendored in ``tests/data/sort`` (a copy of the workspace's ``shared/data/sort``, with its
+README and license notice); set VIDFLEET_SORT_DATA to use another folder.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def _data_root() -> Path:
     override = os.environ.get("VIDFLEET_SORT_DATA")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[4].parent / "shared" / "data" / "sort"
+    return Path(__file__).resolve().parents[3] / "data" / "sort"
 
 
 def _load_rows(path: Path) -> np.ndarray:
@@ -49,12 +49,7 @@ def _first_difference(ours: np.ndarray, ref: np.ndarray) -> str:
 @pytest.mark.parametrize("sequence", SEQUENCES)
 def test_matches_reference_sort(sequence: str, tmp_path: Path) -> None:
     root = _data_root()
-    if not root.is_dir():
-        pytest.skip(
-            f"SORT golden data not found: looked for the folder {root}. Provide it by putting the "
-            "'sort' fixture folder (with <SEQ>/det.txt and <SEQ>/sort_reference.txt) there, "
-            "or set VIDFLEET_SORT_DATA to its path."
-        )
+    assert root.is_dir(), f"SORT golden data not found: {root} (set VIDFLEET_SORT_DATA to its folder)"
     seq_dir = root / sequence
     assert (seq_dir / "det.txt").is_file(), f"{seq_dir / 'det.txt'} is missing from the SORT golden data"
     assert (seq_dir / "sort_reference.txt").is_file(), f"{seq_dir / 'sort_reference.txt'} is missing"
