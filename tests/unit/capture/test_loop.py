@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from tests.servers import wait_for
 from vidfleet_capture.loop import CaptureResult, capture
-from vidfleet_capture.metrics import CaptureMetrics
+from vidfleet_capture.metrics import ERROR_KINDS, CaptureMetrics
 from vidfleet_capture.status import FAILED_TTL_SECONDS, owner_key
 from vidfleet_common import metric_names as m
 from vidfleet_common.contracts import RedisKeys
@@ -80,6 +80,9 @@ def test_every_frame_is_appended_in_order_as_a_frame_message(client, keys: Redis
     assert not client.exists(owner_key(keys, "cam"))
     for stage in ("read", "encoded", "appended"):
         assert sample(registry, m.CAPTURE_FRAMES, stream="cam", stage=stage) == 45
+    # every error kind exists at zero, so that increase() in alerts sees a stream's first error
+    for kind in ERROR_KINDS:
+        assert registry.get_sample_value(m.CAPTURE_ERRORS.name, {"stream": "cam", "kind": kind}) == 0.0
 
 
 @pytest.mark.parametrize(("fps", "count"), [(None, 30), (10.0, 20)])

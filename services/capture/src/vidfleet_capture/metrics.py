@@ -12,7 +12,8 @@ from typing import Any
 
 from vidfleet_common import metric_names as m
 
-
+# Every kind the capture counts, created at zero for each stream so that `increase()` sees the first error.
+ERROR_KINDS = ("open", "read", "encode", "redis")
 
 
 class CaptureMetrics:
@@ -46,6 +47,7 @@ class StreamMetrics:
         self.appended = metrics.frames.labels(stream=stream, stage="appended")
         self.reconnects = metrics.reconnects.labels(stream=stream)
         self.fps = metrics.fps.labels(stream=stream)
+        self._errors = {kind: metrics.errors.labels(stream=stream, kind=kind) for kind in ERROR_KINDS}
 
     def error(self, kind: str) -> None:
-        self._metrics.errors.labels(stream=self.stream, kind=kind).inc()
+        self._errors[kind].inc()
