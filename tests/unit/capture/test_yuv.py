@@ -80,7 +80,6 @@ def test_jpeg_from_the_planes_is_close_to_opencvs_on_the_same_frame(
     # JPEG at quality 90 itself is ~1 level off on these frames; a missed range conversion is ~5 off.
     assert mean_diff(ours, opencv_jpeg(image, 90)) < 2.0
     assert mean_diff(ours, image) < mean_diff(opencv_jpeg(image, 90), image) + 1.0
-    assert mean_diff(planes.to_bgr(), image) < 2.0
 
 
 def test_limited_range_is_stretched_to_full_range() -> None:

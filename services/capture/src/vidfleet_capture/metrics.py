@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from vidfleet_common import metric_names as m
+from vidfleet_common.worker_metrics import create_metric
 
 # Every kind the capture counts, created at zero for each stream so that `increase()` sees the first error.
 ERROR_KINDS = ("open", "read", "encode", "redis")
@@ -20,17 +21,13 @@ class CaptureMetrics:
     """The metric objects; create after `prepare_multiprocess_dir` in the worker, or on a private registry in tests."""
 
     def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import REGISTRY, Counter, Gauge
+        from prometheus_client import REGISTRY
 
         registry = REGISTRY if registry is None else registry
-
-        def counter(spec: m.MetricSpec) -> Any:
-            return Counter(spec.client_name, spec.help, list(spec.labels), registry=registry)
-
-        self.frames = counter(m.CAPTURE_FRAMES)
-        self.reconnects = counter(m.CAPTURE_RECONNECTS)
-        self.errors = counter(m.CAPTURE_ERRORS)
-        self.fps = Gauge(m.CAPTURE_FPS.name, m.CAPTURE_FPS.help, list(m.CAPTURE_FPS.labels), multiprocess_mode="livesum", registry=registry)
+        self.frames = create_metric(m.CAPTURE_FRAMES, registry)
+        self.reconnects = create_metric(m.CAPTURE_RECONNECTS, registry)
+        self.errors = create_metric(m.CAPTURE_ERRORS, registry)
+        self.fps = create_metric(m.CAPTURE_FPS, registry, multiprocess_mode="livesum")
 
     def for_stream(self, stream: str) -> StreamMetrics:
         return StreamMetrics(self, stream)

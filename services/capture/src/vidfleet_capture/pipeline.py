@@ -85,10 +85,8 @@ class Encoding:
         if self.width and width != self.width:
             width, height = self.width, max(2, round(height * self.width / width))
             image = image.resized(width, height) if isinstance(image, YuvImage) else _resized(image, width, height)
-        if isinstance(image, YuvImage):
-            if self.takes_planes:
-                return FrameMessage(seq, ts, width, height, self.codec, image.jpeg(self.quality)).fields()
-            image = image.to_bgr()
+        if isinstance(image, YuvImage):  # sources are opened as planes only for JPEG (`takes_planes`)
+            return FrameMessage(seq, ts, width, height, self.codec, image.jpeg(self.quality)).fields()
         ok, buffer = cv2.imencode(f".{self.codec}", image, self.params)
         if not ok:
             return None

@@ -79,14 +79,6 @@ class YuvImage:
         image = self.to_full_range()
         return simplejpeg.encode_jpeg_yuv_planes(image.y, image.u, image.v, quality=int(quality))
 
-    def to_bgr(self) -> np.ndarray:
-        """The frame as OpenCV's BGR image, for encoders other than JPEG."""
-        image = self.to_full_range()
-        size = (self.width, self.height)
-        u = cv2.resize(image.u, size, interpolation=cv2.INTER_LINEAR)
-        v = cv2.resize(image.v, size, interpolation=cv2.INTER_LINEAR)
-        return cv2.cvtColor(cv2.merge([np.ascontiguousarray(image.y), v, u]), cv2.COLOR_YCrCb2BGR)  # JFIF's transform
-
 
 def _scale(plane: np.ndarray, scale: float, offset: float) -> np.ndarray:
     # One SIMD pass, rounded and clipped to 0-255 (saturate_cast); a new array: the input may be the decoder's.

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, disable_created_metrics, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from vidfleet_common import metric_names as m
 from vidfleet_common.jobs import JobState, JobStore
 from vidfleet_common.results import JobResult, VideoOutcome
+from vidfleet_common.worker_metrics import create_metric
 from vidfleet_coordinator.fleet import WorkerCensus, queue_depths, work_in_flight
 from vidfleet_coordinator.streams import StreamRegistry
 
@@ -92,9 +93,9 @@ class CoordinatorMetrics:
     def __init__(self, store: JobStore, census: WorkerCensus | None, streams: StreamRegistry | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(FleetCollector(store, census, streams))  # type: ignore[arg-type]
-        self.jobs_submitted = Counter(m.JOBS_SUBMITTED.client_name, m.JOBS_SUBMITTED.help, registry=self.registry)
-        self.jobs_finished = Counter(m.JOBS_FINISHED.client_name, m.JOBS_FINISHED.help, list(m.JOBS_FINISHED.labels), registry=self.registry)
-        self.job_videos = Counter(m.JOB_VIDEOS.client_name, m.JOB_VIDEOS.help, list(m.JOB_VIDEOS.labels), registry=self.registry)
+        self.jobs_submitted = create_metric(m.JOBS_SUBMITTED, self.registry)
+        self.jobs_finished = create_metric(m.JOBS_FINISHED, self.registry)
+        self.job_videos = create_metric(m.JOB_VIDEOS, self.registry)
         # Every final state and outcome from the start: increase() misses a counter's first step from absent
         # to 1, and the job failure ratio alert reads these.
         for state in JobState:

@@ -30,7 +30,8 @@ LIVE_CAPTURE_STATES = ("starting", "running", "reconnecting")
 # no detector lease, no live capture state. Checked and deleted in one step, so that nothing appends
 # between the two (a capture that starts later finds the stop key and appends nothing).
 # KEYS: registry, removed set, owner lock, starting marker, lease, capture status, detector status, frames.
-# ARGV: name. Returns 1 when forgotten, 0 while still in use, -1 when the stream was added again.
+# ARGV: name, then the capture states that mean "still capturing" (LIVE_CAPTURE_STATES).
+# Returns 1 when forgotten, 0 while still in use, -1 when the stream was added again.
 _FORGET = """
 if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
   redis.call('srem', KEYS[2], ARGV[1])
@@ -38,7 +39,9 @@ if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
 end
 if redis.call('exists', KEYS[3], KEYS[4], KEYS[5]) > 0 then return 0 end
 local state = redis.call('hget', KEYS[6], 'state')
-if state == 'starting' or state == 'running' or state == 'reconnecting' then return 0 end
+for i = 2, #ARGV do
+  if state == ARGV[i] then return 0 end
+end
 redis.call('del', KEYS[6], KEYS[7], KEYS[8])
 redis.call('srem', KEYS[2], ARGV[1])
 return 1
@@ -131,7 +134,7 @@ class StreamRegistry:
             k.stream_registry(), k.streams_removed(), k.capture_owner(name), k.capture_starting(name), k.stream_lease(name),
             k.capture_status(name), k.detector_status(name), k.frames(name),
         ]
-        return int(self._forget(keys=keys, args=[name])) == 1
+        return int(self._forget(keys=keys, args=[name, *LIVE_CAPTURE_STATES])) == 1
 
     def get(self, name: str) -> StreamSpec | None:
         raw = self.redis.hget(self.keys.stream_registry(), name)

@@ -11,6 +11,7 @@ from typing import Any
 
 from vidfleet_common import metric_names as m
 from vidfleet_common.results import VideoOutcome
+from vidfleet_common.worker_metrics import create_metric
 
 INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -36,30 +37,26 @@ class WorkerMetrics:
     """The metric objects; create after `prepare_multiprocess_dir` in the worker (or plainly in tests)."""
 
     def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+        from prometheus_client import REGISTRY
 
         registry = REGISTRY if registry is None else registry
 
-        def counter(spec: m.MetricSpec) -> Any:
-            return Counter(spec.client_name, spec.help, list(spec.labels), registry=registry)
+        def metric(spec: m.MetricSpec, **options: Any) -> Any:
+            return create_metric(spec, registry, **options)
 
-        self.frames_processed = counter(m.FRAMES_PROCESSED)
-        self.frames_decoded = counter(m.FRAMES_DECODED)
-        self.detections = counter(m.DETECTIONS)
-        self.video_seconds = counter(m.VIDEO_SECONDS)
-        self.videos = counter(m.VIDEOS)
-        self.errors = counter(m.ERRORS)
-        self.inference_seconds = Histogram(m.INFERENCE_SECONDS.name, m.INFERENCE_SECONDS.help, buckets=INFERENCE_BUCKETS, registry=registry)
-        self.batch_size = Histogram(m.BATCH_SIZE.name, m.BATCH_SIZE.help, buckets=BATCH_BUCKETS, registry=registry)
-        self.model_load_seconds = Histogram(m.MODEL_LOAD_SECONDS.name, m.MODEL_LOAD_SECONDS.help, buckets=LOAD_BUCKETS, registry=registry)
-        self.active_tracks = Gauge(m.ACTIVE_TRACKS.name, m.ACTIVE_TRACKS.help, multiprocess_mode="livesum", registry=registry)
-        self.tasks_running = Gauge(m.TASKS_RUNNING.name, m.TASKS_RUNNING.help, multiprocess_mode="livesum", registry=registry)
-        self.model_info = Gauge(
-            m.MODEL_INFO.name, m.MODEL_INFO.help, list(m.MODEL_INFO.labels), multiprocess_mode="livemax", registry=registry
-        )
-        self.device_memory = Gauge(
-            m.DEVICE_MEMORY.name, m.DEVICE_MEMORY.help, list(m.DEVICE_MEMORY.labels), multiprocess_mode="livesum", registry=registry
-        )
+        self.frames_processed = metric(m.FRAMES_PROCESSED)
+        self.frames_decoded = metric(m.FRAMES_DECODED)
+        self.detections = metric(m.DETECTIONS)
+        self.video_seconds = metric(m.VIDEO_SECONDS)
+        self.videos = metric(m.VIDEOS)
+        self.errors = metric(m.ERRORS)
+        self.inference_seconds = metric(m.INFERENCE_SECONDS, buckets=INFERENCE_BUCKETS)
+        self.batch_size = metric(m.BATCH_SIZE, buckets=BATCH_BUCKETS)
+        self.model_load_seconds = metric(m.MODEL_LOAD_SECONDS, buckets=LOAD_BUCKETS)
+        self.active_tracks = metric(m.ACTIVE_TRACKS, multiprocess_mode="livesum")
+        self.tasks_running = metric(m.TASKS_RUNNING, multiprocess_mode="livesum")
+        self.model_info = metric(m.MODEL_INFO, multiprocess_mode="livemax")
+        self.device_memory = metric(m.DEVICE_MEMORY, multiprocess_mode="livesum")
         # Series that exist from the start: increase() and rate() miss a counter's first step from "absent"
         # to 1, and the alert rules watch these.
         for outcome in VideoOutcome:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vidfleet_common import metric_names as m
+from vidfleet_common.worker_metrics import create_metric
 from vidfleet_detector.fleet.metrics import BATCH_BUCKETS, INFERENCE_BUCKETS, device_memory_bytes
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -12,21 +13,19 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0
 
 class LiveMetrics:
     def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+        from prometheus_client import REGISTRY
 
         registry = REGISTRY if registry is None else registry
         self.registry = registry
-        self.streams = Gauge(m.LIVE_STREAMS.name, m.LIVE_STREAMS.help, registry=registry)
-        self.frames = Counter(m.LIVE_FRAMES.client_name, m.LIVE_FRAMES.help, list(m.LIVE_FRAMES.labels), registry=registry)
-        self.skipped = Counter(m.LIVE_SKIPPED.client_name, m.LIVE_SKIPPED.help, list(m.LIVE_SKIPPED.labels), registry=registry)
-        self.latency = Histogram(
-            m.LIVE_LATENCY.name, m.LIVE_LATENCY.help, list(m.LIVE_LATENCY.labels), buckets=LATENCY_BUCKETS, registry=registry
-        )
-        self.frames_processed = Counter(m.FRAMES_PROCESSED.client_name, m.FRAMES_PROCESSED.help, registry=registry)
-        self.inference_seconds = Histogram(m.INFERENCE_SECONDS.name, m.INFERENCE_SECONDS.help, buckets=INFERENCE_BUCKETS, registry=registry)
-        self.batch_size = Histogram(m.BATCH_SIZE.name, m.BATCH_SIZE.help, buckets=BATCH_BUCKETS, registry=registry)
-        self.model_info = Gauge(m.MODEL_INFO.name, m.MODEL_INFO.help, list(m.MODEL_INFO.labels), registry=registry)
-        self.device_memory = Gauge(m.DEVICE_MEMORY.name, m.DEVICE_MEMORY.help, list(m.DEVICE_MEMORY.labels), registry=registry)
+        self.streams = create_metric(m.LIVE_STREAMS, registry)
+        self.frames = create_metric(m.LIVE_FRAMES, registry)
+        self.skipped = create_metric(m.LIVE_SKIPPED, registry)
+        self.latency = create_metric(m.LIVE_LATENCY, registry, buckets=LATENCY_BUCKETS)
+        self.frames_processed = create_metric(m.FRAMES_PROCESSED, registry)
+        self.inference_seconds = create_metric(m.INFERENCE_SECONDS, registry, buckets=INFERENCE_BUCKETS)
+        self.batch_size = create_metric(m.BATCH_SIZE, registry, buckets=BATCH_BUCKETS)
+        self.model_info = create_metric(m.MODEL_INFO, registry)
+        self.device_memory = create_metric(m.DEVICE_MEMORY, registry)
         self.device: str | None = None
 
     def model_loaded(self, model: str, device: str) -> None:
