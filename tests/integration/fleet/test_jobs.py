@@ -106,7 +106,9 @@ def test_cli_shows_server_errors_as_one_line(fleet: Fleet, vidfleet_cli: list[st
     assert health.returncode == 0 and "status: ok" in health.stdout and "w1@test" in health.stdout, health.stdout
 
 
-def test_good_and_bad_inputs_end_partial_with_every_reason_recorded(fleet: Fleet, fleet_videos: Path, vidfleet_cli: list[str]) -> None:
+def test_good_and_bad_inputs_end_partial_with_every_reason_recorded(
+    fleet: Fleet, fleet_videos: Path, vidfleet_cli: list[str], tmp_path: Path
+) -> None:
     bad = bad_inputs(fleet_videos / "bad")
     job = fleet.submit([str(fleet_videos / "short" / "clip3.mp4"), *bad], JOB_CONFIG)
     finished = fleet.coordinator.wait_finished(job["job_id"])
@@ -121,6 +123,12 @@ def test_good_and_bad_inputs_end_partial_with_every_reason_recorded(fleet: Fleet
     assert len(result["videos"]) == len(bad) + 1
     shown = cli(fleet, vidfleet_cli, "status", job["job_id"])
     assert shown.returncode == 0 and "partial" in shown.stdout and "file is empty (0 bytes)" in shown.stdout
+    # `submit --wait` exits 1 unless every video succeeded: what makes a kubectl Job (`vidfleet job-manifest`) fail.
+    empty = next(source for source, fragment in bad.items() if "file is empty" in fragment)
+    config = tmp_path / "job.json"
+    config.write_text(json.dumps(JOB_CONFIG))
+    waited = cli(fleet, vidfleet_cli, "submit", empty, "--config", str(config), "--wait")
+    assert waited.returncode == 1 and "failed" in waited.stdout and "file is empty (0 bytes)" in waited.stdout, waited.stdout
 
 
 def test_two_workers_on_one_queue_share_a_job(fleet: Fleet, fleet_videos: Path) -> None:

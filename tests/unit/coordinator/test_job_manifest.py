@@ -1,7 +1,4 @@
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -127,51 +124,3 @@ def test_bad_inputs_and_names_are_one_line(args: list[str], message: str) -> Non
 
 
 # The Job's exit status is `vidfleet submit --wait`'s: 0 only when the vidfleet job succeeded.
-
-
-class _Coordinator(BaseHTTPRequestHandler):
-    final_state = "succeeded"
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _job(self) -> dict[str, Any]:
-        failed = int(self.final_state != "succeeded")
-        return {
-            "job_id": "j1", "state": self.final_state, "message": "", "videos_total": 2, "videos_succeeded": 2 - failed,
-            "videos_failed": failed, "videos_cancelled": 0, "videos_running": 0, "videos_queued": 0, "frames_done": 10,
-            "videos": [], "result_file": "/data/results/j1/result.json", "out_dir": "/data/results/j1",
-        }
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._send(201, self._job())
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._send(200, self._job())
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture()
-def coordinator() -> Iterator[tuple[str, type[_Coordinator]]]:
-    handler = type("Handler", (_Coordinator,), {})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-
-
-@pytest.mark.parametrize(("state", "status"), [("succeeded", 0), ("partial", 1), ("failed", 1), ("cancelled", 1)])
-def test_submit_wait_exits_non_zero_unless_the_job_succeeded(coordinator: tuple[str, Any], state: str, status: int) -> None:
-    url, handler = coordinator
-    handler.final_state = state
-    result = CliRunner().invoke(cli.main, ["submit", "--wait", "--server", url, "/data/inputs/a.mp4"])
-    assert result.exit_code == status, result.output
-    assert f"job j1: {state}" in result.output
