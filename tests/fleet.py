@@ -170,7 +170,7 @@ class LiveDetector(MetricsProcess):
         port = free_port()
         args = [
             str(BIN / "vidfleet-detector"), "live", "--model", model, "--device", "cpu", "--batch", str(batch),
-            "--lease-ttl", str(lease_ttl), "--metrics-port", str(port),
+            "--lease-ttl", str(lease_ttl), "--metrics-port", str(port), "--name", name,
         ]
         return cls(name, args, env, folder / f"{name}.log", metrics_port=port)
 
@@ -187,9 +187,16 @@ class Fleet:
 
     @classmethod
     def start(
-        cls, folder: Path, input_root: Path, *, workers: int = 1, visibility_timeout: int = 3600, redis_password: str | None = None
+        cls,
+        folder: Path,
+        input_root: Path,
+        *,
+        workers: int = 1,
+        visibility_timeout: int = 3600,
+        redis_password: str | None = None,
+        redis_appendonly: bool = True,
     ) -> Fleet:
-        redis = RedisServer(folder / "redis", password=redis_password).start()
+        redis = RedisServer(folder / "redis", password=redis_password, appendonly=redis_appendonly).start()
         output_root = folder / "results"
         env = fleet_env(redis, input_root=input_root, output_root=output_root, visibility_timeout=visibility_timeout)
         coordinator = Coordinator.create(env, folder).start()

@@ -15,6 +15,7 @@ EXPORTERS = {
     "coordinator": "The coordinator: `/metrics` on the API port (8000), the fleet as a whole, read from Redis and "
     "Celery at scrape time (gauges) or counted by the coordinator (counters).",
     "capture": "Capture workers.",
+    "every": "Every service: the coordinator, detector workers (batch and live) and capture workers, each on its own `/metrics`.",
 }
 
 

@@ -19,6 +19,7 @@ from vidfleet_common.contracts import RedisKeys
 from vidfleet_common.fleet import redis_client
 from vidfleet_common.settings import Settings
 from vidfleet_common.streams import CONSUMER_GROUP, TrackMessage
+from vidfleet_detector.live.detector import ACQUIRE_EVERY_S
 
 SORT = {"max_age": 3, "min_hits": 2, "iou_threshold": 0.3}
 LEASE_TTL = 4.0
@@ -147,13 +148,48 @@ def test_a_killed_capture_is_restarted_and_a_killed_detector_replaced(fleet: Fle
         timeout=3 * LEASE_TTL + 30, what="a new lease holder", interval=0.1,
     )
     taken_after = time.monotonic() - killed
-    # The lease lapses at most one TTL after the kill; the survivor looks for free streams every TTL/3.
-    assert taken_after <= LEASE_TTL * 4 / 3 + 1.0, f"taken over after {taken_after:.1f}s"
+    # The lease lapses at most one TTL after the kill; the survivor looks for free streams every ACQUIRE_EVERY_S.
+    assert taken_after <= LEASE_TTL + ACQUIRE_EVERY_S + 1.0, f"taken over after {taken_after:.1f}s"
     wait_for(lambda: len(client.xrange(keys.tracks("door"), min=f"({newest_before}")) > 20, timeout=60, what=f"tracks again\n{second.output()[-2000:]}", interval=0.3)
     assert holder and stream(fleet, "door")["detector"] == holder
     frames = [(m.ts, m.seq) for m in tracks(fleet, "door")]
     assert len(frames) == len(set(frames)), "no frame tracked (acknowledged) twice"
     assert client.xpending(keys.frames("door"), CONSUMER_GROUP)["pending"] <= 20
+
+
+def test_a_detector_killed_and_restarted_under_its_name_takes_its_streams_back(fleet: Fleet, vidfleet_cli: list[str]) -> None:
+    """A container OOM-killed and restarted in its pod: same name, new process. Its leases are not its own any
+    more (each start is a new holder), they lapse within one TTL and the new process takes them."""
+    fleet.add_capture("cap1")
+    first = fleet.add_live_detector("live1", model=BUNDLED_MODEL, lease_ttl=LEASE_TTL)
+    for name in ("door", "gate"):
+        assert cli(fleet, vidfleet_cli, "streams", "add", name, "endless.mp4", "--fps", "10", "--loop", "--policy", "all").returncode == 0
+    for name in ("door", "gate"):
+        wait_for(lambda: stream(fleet, name)["detector_fps"], timeout=90, what=f"{name} tracked\n{fleet.logs()}", interval=0.3)
+    keys, client = RedisKeys(), redis(fleet)
+    old = {name: client.get(keys.stream_lease(name)).decode() for name in ("door", "gate")}
+    assert len(set(old.values())) == 1 and next(iter(old.values())).startswith("live1/")
+    newest_before = {name: client.xrevrange(keys.tracks(name), count=1)[0][0].decode() for name in old}
+
+    first.kill()
+    killed = time.monotonic()
+    fleet.add_live_detector("live1", model=BUNDLED_MODEL, lease_ttl=LEASE_TTL)
+    ready = wait_for(
+        lambda: any(h.decode().startswith("live1/") and h.decode() not in old.values() for h in client.hkeys(keys.detectors())) and time.monotonic(),
+        timeout=90, what=f"the restarted detector up\n{fleet.logs()}", interval=0.1,
+    )
+    holders = wait_for(
+        lambda: all((h := client.get(keys.stream_lease(n))) and h.decode() != old[n] for n in old) and {n: client.get(keys.stream_lease(n)).decode() for n in old},
+        timeout=3 * LEASE_TTL + 30, what="the streams taken back", interval=0.1,
+    )
+    taken = time.monotonic()
+    print(f"streams back {taken - killed:.1f}s after the kill, {taken - ready:.1f}s after the restarted detector was up (lease TTL {LEASE_TTL:.0f}s)")
+    assert taken - max(ready, killed) <= LEASE_TTL + ACQUIRE_EVERY_S + 1.0, "within one lease TTL"
+    assert len(set(holders.values())) == 1 and next(iter(holders.values())).startswith("live1/"), holders
+    for name in old:
+        wait_for(lambda: len(client.xrange(keys.tracks(name), min=f"({newest_before[name]}")) > 20, timeout=60, what=f"{name} tracked again", interval=0.3)
+        frames = [(m.ts, m.seq) for m in tracks(fleet, name)]
+        assert len(frames) == len(set(frames)), f"{name}: a frame tracked twice"
 
 
 def test_a_removed_stream_stops_its_capture_and_releases_its_lease(fleet: Fleet, vidfleet_cli: list[str]) -> None:

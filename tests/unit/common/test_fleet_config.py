@@ -2,6 +2,8 @@
 
 import ssl
 
+import redis
+
 from vidfleet_common.fleet import DetectRequest, celery_config, detect_task_id, redis_client
 from vidfleet_common.settings import Settings
 
@@ -23,7 +25,7 @@ def test_rediss_urls_verify_the_server_certificate() -> None:
     kwargs = client.connection_pool.connection_kwargs
     assert kwargs["ssl_cert_reqs"] == ssl.CERT_REQUIRED and kwargs["ssl_ca_certs"] == "/etc/vidfleet/ca.pem"
     assert kwargs["password"] == "pw"
-    assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+    assert issubclass(client.connection_pool.connection_class, redis.SSLConnection)
     # a URL that says how to verify is left alone
     explicit = Settings(CELERY_BROKER_URL="rediss://redis:6380/0?ssl_cert_reqs=required")
     assert "broker_use_ssl" not in celery_config(explicit)

@@ -11,7 +11,7 @@ import pytest
 from vidfleet_common.contracts import Queue, RedisKeys
 from vidfleet_common.errors import ConfigError, InputError
 from vidfleet_common.fleet import detect_task_id, redis_client
-from vidfleet_common.jobs import JobState, JobStore
+from vidfleet_common.jobs import Holder, JobState, JobStore
 from vidfleet_common.results import VideoOutcome, VideoResult
 from vidfleet_common.settings import Settings
 from vidfleet_coordinator.api import make_celery
@@ -115,7 +115,7 @@ def test_finalizer_writes_result_json_once_every_video_has_a_result(settings: Se
 def test_cancel_settles_queued_videos_and_the_job_ends_cancelled(settings: Settings, store: JobStore) -> None:
     app = make_celery(settings)
     record = submit_job(store, app, settings, ["clips"], {})
-    store.video_started(record.job_id, "a", "w1@host")  # a is running, b still queued
+    store.video_started(record.job_id, "a", Holder("w1@host", "inc-1"))  # a is running, b still queued
 
     cancel_job(store, app, record)
 

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from vidfleet_detector.outputs import AnnotatedWriter, DetectionsWriter, StagedFile, TracksWriter
+from vidfleet_common.staging import remove_temp_files
+from vidfleet_detector.outputs import TRACKS_SUFFIX, AnnotatedWriter, DetectionsWriter, StagedFile, TracksWriter
 
 
 def test_staged_file_appears_only_on_commit(tmp_path: Path) -> None:
@@ -54,3 +55,16 @@ def test_annotated_writer_makes_a_playable_mp4(tmp_path: Path) -> None:
     writer.staged.commit()
     capture = cv2.VideoCapture(str(tmp_path / "v.annotated.mp4"))
     assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+
+
+def test_a_dead_writers_files_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    dead = StagedFile(tmp_path, "cam1/day2", TRACKS_SUFFIX, owner="deadbeef0001")
+    alive = StagedFile(tmp_path, "cam1/day3", TRACKS_SUFFIX, owner="a11ve0000002")
+    for staged in (dead, alive):
+        staged.temp.write_text("1,1,0,0,1,1,0.9,-1,-1,-1\n")
+    assert dead.temp.parent == tmp_path / "cam1" and dead.temp.name.startswith(".tmp-deadbeef0001-")
+    assert dead.temp.name.endswith("-day2.tracks.txt"), "the final suffix is kept"
+
+    assert remove_temp_files(tmp_path, "deadbeef0001") == [dead.temp]
+    assert alive.temp.exists() and not dead.temp.exists()
+    assert remove_temp_files(tmp_path) == [alive.temp], "at the end of a job, everything left"

@@ -49,7 +49,12 @@ def worker(ctx: click.Context, concurrency: int, loglevel: str, queues: str, met
     metrics = CaptureMetrics()
     from vidfleet_capture.app import create_app
 
+    from vidfleet_common.fleet import WORKER_FLAGS
+    from vidfleet_common.redis_connection import REPORT, quiet_celery_reconnects
+
     app = create_app(settings, metrics=metrics)
+    REPORT.configure("capture worker", metrics.redis_reconnects.inc)
+    quiet_celery_reconnects()
     # Captures encode frames in parallel on their own threads; OpenCV's thread pool would only spin beside them.
     from vidfleet_capture.opencv import cv2
 
@@ -68,4 +73,4 @@ def worker(ctx: click.Context, concurrency: int, loglevel: str, queues: str, met
         "capture worker on %s, queues %s, concurrency %d, /metrics on %s:%d",
         shown["broker_url"], queues, concurrency, metrics_host, port,
     )
-    app.worker_main(["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel, *pool, *extra])
+    app.worker_main(["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel, *WORKER_FLAGS, *pool, *extra])

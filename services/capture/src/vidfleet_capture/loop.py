@@ -17,6 +17,7 @@ from typing import Any
 
 from vidfleet_common.contracts import RedisKeys
 from vidfleet_common.errors import InputError, VideoOpenError
+from vidfleet_common.redis_connection import report_failure
 from vidfleet_common.streams import HEARTBEAT_SECONDS, StreamSpec
 from vidfleet_capture.metrics import CaptureMetrics, StreamMetrics
 from vidfleet_capture.pipeline import CaptureStats, Encoding, Pipeline
@@ -173,7 +174,7 @@ def _supervise(
         except Exception as exc:  # noqa: BLE001 - Redis away past the client's retries: keep capturing, try again
             if metrics:
                 metrics.error("redis")
-            log.warning("stream %s: heartbeat failed: %s", name, type(exc).__name__)
+            report_failure(exc, log, f"stream {name}: heartbeat failed")
 
 
 def _publish(board: StatusBoard, stats: CaptureStats, *, state: str, error: str, fps: float, ttl: int | None = None) -> None:
@@ -183,7 +184,7 @@ def _publish(board: StatusBoard, stats: CaptureStats, *, state: str, error: str,
             state=state, error=error, fps=fps, frames=stats.appended, reconnects=stats.reconnects, seq=stats.seq, ts=stats.ts, **kwargs
         )
     except Exception as exc:  # noqa: BLE001
-        log.warning("stream %s: status not written: %s", board.stream, type(exc).__name__)
+        report_failure(exc, log, f"stream {board.stream}: status not written")
 
 
 def _fps(value: float | None) -> str:

@@ -28,6 +28,7 @@ class CaptureMetrics:
         self.reconnects = create_metric(m.CAPTURE_RECONNECTS, registry)
         self.errors = create_metric(m.CAPTURE_ERRORS, registry)
         self.fps = create_metric(m.CAPTURE_FPS, registry, multiprocess_mode="livesum")
+        self.redis_reconnects = create_metric(m.REDIS_RECONNECTS, registry)
 
     def for_stream(self, stream: str) -> StreamMetrics:
         return StreamMetrics(self, stream)

@@ -54,6 +54,22 @@ class RedisKeys:
     def job_cancel(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}:cancel"
 
+    def job_attempts(self, job_id: str) -> str:
+        """Hash video name -> times a worker started it (more than 1: redelivered after a worker died)."""
+        return f"{self.prefix}job:{job_id}:attempts"
+
+    def fleet_epoch(self) -> str:
+        """Hash {id, created_at, previous, data_lost_at}: changes only when Redis lost its data."""
+        return f"{self.prefix}epoch"
+
+    def workers(self) -> str:
+        """Hash worker incarnation -> JSON {hostname, pid, started_at}: the worker processes that announced themselves."""
+        return f"{self.prefix}workers"
+
+    def workers_seen(self) -> str:
+        """Sorted set worker incarnation -> last heartbeat, in Redis server milliseconds."""
+        return f"{self.prefix}workers:seen"
+
     def in_flight(self, queue: Queue | str) -> str:
         """Sorted set of work dispatched to `queue` and not yet finished (the scaling signal)."""
         return f"{self.prefix}inflight:{queue}"

@@ -26,11 +26,18 @@ class DetectRequest(BaseModel):
     video: JobVideo
     config: dict[str, Any]
     out_dir: str
+    epoch: str | None = None  # the fleet epoch the job was dispatched in (vidfleet_common.epoch)
 
 
 def detect_task_id(job_id: str, video_name: str) -> str:
     """Deterministic task ids: the coordinator can revoke a job's queued tasks without storing them."""
     return f"{job_id}:{video_name}"
+
+
+# Celery worker features vidfleet does not use and that only add reconnect noise after a Redis restart
+# (Gossip's restart raises AttributeError tracebacks): worker liveness comes from vidfleet's own
+# heartbeats (vidfleet_common.heartbeats), and a task checks its job's cancel flag itself.
+WORKER_FLAGS = ("--without-gossip", "--without-mingle")
 
 
 def _tls_options(url: str, settings: Settings) -> dict[str, Any] | None:
@@ -80,6 +87,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat": 0,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
+        # A video in hand keeps running through a Redis restart: its message stays unacknowledged in Redis
+        # (append-only file) and is acknowledged once the video ends. True would restart every running video.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "timezone": "UTC",
         "enable_utc": True,
     }
@@ -90,11 +100,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def redis_client(settings: Settings) -> Any:
-    """A redis-py client on the broker's Redis that rides out a restart: commands retry with backoff."""
+    """A redis-py client on the broker's Redis that rides out a restart: commands retry with backoff, and
+    the process reports the outage once (vidfleet_common.redis_connection)."""
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
     from redis.retry import Retry
+
+    from vidfleet_common.redis_connection import connection_classes
 
     retries = int(REDIS_RETRY_SECONDS / 1.0) + 8  # backoff caps at 1 s a try
     kwargs: dict[str, Any] = {
@@ -109,4 +122,6 @@ def redis_client(settings: Settings) -> Any:
     tls = _tls_options(url, settings)
     if tls:
         kwargs.update(tls)
+    plain, secure = connection_classes()
+    kwargs["connection_class"] = secure if url.startswith("rediss://") else plain
     return redis.Redis.from_url(url, **kwargs)

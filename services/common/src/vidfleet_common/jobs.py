@@ -4,7 +4,8 @@ Layout under the key prefix (see RedisKeys):
   job:<id>            JSON JobRecord
   job:<id>:results    hash  video name -> VideoResult JSON   (HSET: a redelivered task overwrites, never doubles)
   job:<id>:progress   hash  video name -> frames read so far
-  job:<id>:running    hash  video name -> worker hostname
+  job:<id>:running    hash  video name -> JSON {worker, incarnation}: who runs it now
+  job:<id>:attempts   hash  video name -> times a worker started it
   job:<id>:cancel     string, present once the job is cancelled
   jobs                zset  job id -> created timestamp
   jobs:active         set   ids of jobs not yet finalised
@@ -13,7 +14,9 @@ Layout under the key prefix (see RedisKeys):
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
@@ -60,6 +63,49 @@ class JobRecord(BaseModel):
     config: dict[str, Any]
     videos: list[JobVideo]
     message: str = ""
+    epoch: str | None = Field(None, description="The fleet epoch the job was dispatched in (vidfleet_common.epoch).")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who runs a video: the Celery hostname, and the worker process incarnation (vidfleet_common.heartbeats)."""
+
+    worker: str
+    incarnation: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"worker": self.worker, "incarnation": self.incarnation})
+
+    @classmethod
+    def from_raw(cls, raw: bytes | str) -> Holder:
+        text = _text(raw)
+        try:
+            data = json.loads(text)
+            return cls(str(data["worker"]), data.get("incarnation"))
+        except (ValueError, KeyError, TypeError):
+            return cls(text)  # a bare hostname
+
+
+# KEYS: results hash, running hash, progress hash, in-flight zset, epoch hash. ARGV: video name, result JSON,
+# frames, in-flight member, epoch id ('' to skip the check). Nothing is written once the epoch changed.
+_FINISH = """
+if ARGV[5] ~= '' and redis.call('hget', KEYS[5], 'id') ~= ARGV[5] then return 0 end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+redis.call('hdel', KEYS[2], ARGV[1])
+redis.call('hset', KEYS[3], ARGV[1], ARGV[3])
+redis.call('zrem', KEYS[4], ARGV[4])
+return 1
+"""
+# KEYS: running hash. ARGV: video name, incarnation. Clears the mark only if that incarnation still holds it.
+_RELEASE = """
+local raw = redis.call('hget', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local ok, holder = pcall(cjson.decode, raw)
+if ok and type(holder) == 'table' and holder['incarnation'] == ARGV[2] then
+  return redis.call('hdel', KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 
 def in_flight_member(job_id: str, video_name: str) -> str:
@@ -72,6 +118,8 @@ class JobStore:
     def __init__(self, client: Any, keys: RedisKeys) -> None:
         self.redis = client
         self.keys = keys
+        self._finish = client.register_script(_FINISH)
+        self._release = client.register_script(_RELEASE)
 
     # records
     def create(self, record: JobRecord, *, queue: Queue = Queue.DETECT) -> None:
@@ -123,20 +171,43 @@ class JobStore:
         pipe.srem(self.keys.active_jobs(), record.job_id)
         pipe.execute()
 
+    def restore_finished(self, record: JobRecord, videos: list[VideoResult]) -> None:
+        """Write back a finished job and its video results, as into a Redis that lost them (not active, not in flight)."""
+        pipe = self.redis.pipeline()
+        pipe.set(self.keys.job(record.job_id), record.model_dump_json())
+        pipe.hset(self.keys.job_states(), record.job_id, record.state.value)
+        created = datetime.fromisoformat(record.created_at).timestamp()
+        pipe.zadd(self.keys.jobs_index(), {record.job_id: created})
+        pipe.srem(self.keys.active_jobs(), record.job_id)
+        if videos:
+            pipe.hset(self.keys.job_results(record.job_id), mapping={v.name: v.model_dump_json() for v in videos})
+            pipe.hset(self.keys.job_progress(record.job_id), mapping={v.name: v.frames for v in videos})
+        pipe.execute()
+
     # per-video reports, written by workers
-    def video_started(self, job_id: str, name: str, worker: str) -> None:
-        self.redis.hset(self.keys.job_running(job_id), name, worker)
+    def video_started(self, job_id: str, name: str, holder: Holder) -> int:
+        """Mark the video running on `holder`; returns the attempt number (1 the first time)."""
+        pipe = self.redis.pipeline()
+        pipe.hset(self.keys.job_running(job_id), name, holder.to_json())
+        pipe.hincrby(self.keys.job_attempts(job_id), name, 1)
+        return int(pipe.execute()[1])
 
     def video_progress(self, job_id: str, name: str, frames: int) -> None:
         self.redis.hset(self.keys.job_progress(job_id), name, frames)
 
-    def video_finished(self, job_id: str, result: VideoResult, *, queue: Queue = Queue.DETECT) -> None:
-        pipe = self.redis.pipeline()
-        pipe.hset(self.keys.job_results(job_id), result.name, result.model_dump_json())
-        pipe.hdel(self.keys.job_running(job_id), result.name)
-        pipe.hset(self.keys.job_progress(job_id), result.name, result.frames)
-        pipe.zrem(self.keys.in_flight(queue), in_flight_member(job_id, result.name))
-        pipe.execute()
+    def video_finished(self, job_id: str, result: VideoResult, *, queue: Queue = Queue.DETECT, epoch: str | None = None) -> bool:
+        """Record the result (and clear running, in flight); with `epoch`, only while Redis still has that
+        epoch: a result of a job lost with Redis's data is not written into the new, empty Redis."""
+        keys = [
+            self.keys.job_results(job_id), self.keys.job_running(job_id), self.keys.job_progress(job_id),
+            self.keys.in_flight(queue), self.keys.fleet_epoch(),
+        ]
+        args = [result.name, result.model_dump_json(), result.frames, in_flight_member(job_id, result.name), epoch or ""]
+        return bool(self._finish(keys=keys, args=args))
+
+    def release(self, job_id: str, name: str, incarnation: str) -> bool:
+        """Clear the video's running mark if `incarnation` still holds it (the reaper, for a dead worker)."""
+        return bool(self._release(keys=[self.keys.job_running(job_id)], args=[name, incarnation]))
 
     def video_settled_if_pending(self, job_id: str, result: VideoResult, *, queue: Queue = Queue.DETECT) -> bool:
         """Record `result` only when the video has none yet (a cancelled or refused video); True if recorded."""
@@ -153,7 +224,14 @@ class JobStore:
         return {_text(k): int(v) for k, v in self.redis.hgetall(self.keys.job_progress(job_id)).items()}
 
     def running(self, job_id: str) -> dict[str, str]:
-        return {_text(k): _text(v) for k, v in self.redis.hgetall(self.keys.job_running(job_id)).items()}
+        """Video name -> the hostname of the worker running it."""
+        return {name: holder.worker for name, holder in self.holders(job_id).items()}
+
+    def holders(self, job_id: str) -> dict[str, Holder]:
+        return {_text(k): Holder.from_raw(v) for k, v in self.redis.hgetall(self.keys.job_running(job_id)).items()}
+
+    def attempts(self, job_id: str) -> dict[str, int]:
+        return {_text(k): int(v) for k, v in self.redis.hgetall(self.keys.job_attempts(job_id)).items()}
 
     # cancellation
     def cancel(self, job_id: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 MetricType = Literal["counter", "gauge", "histogram"]
-Exporter = Literal["detector", "coordinator", "capture"]
+Exporter = Literal["detector", "coordinator", "capture", "every"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,26 @@ JOB_VIDEOS = MetricSpec(
 )
 WORKERS_ALIVE = MetricSpec("vidfleet_workers_alive", "gauge", ("queue",), "Celery workers answering ping, by queue they consume.", "coordinator")
 REDIS_UP = MetricSpec("vidfleet_redis_up", "gauge", (), "1 when the coordinator reaches Redis, else 0.", "coordinator")
+REDIS_DATA_LOSS = MetricSpec(
+    "vidfleet_redis_data_loss_total", "counter", (),
+    "Times the coordinator found that Redis had lost its data (the fleet epoch vanished or changed); "
+    "the jobs it knew to be running are failed with the reason.", "coordinator",
+)
+REDIS_PERSISTENT = MetricSpec(
+    "vidfleet_redis_persistent", "gauge", (),
+    "Redis persistence as the coordinator read it at start: 1 AOF or RDB on, 0 neither (a restart loses every job), "
+    "-1 unknown (CONFIG GET refused, as on managed Redis).", "coordinator",
+)
+VIDEOS_GIVEN_BACK = MetricSpec(
+    "vidfleet_videos_given_back_total", "counter", (),
+    "Videos the reaper put back at the front of the queue because the worker process running them stopped beating.", "coordinator",
+)
+
+# Every service, one series per process.
+REDIS_RECONNECTS = MetricSpec(
+    "vidfleet_redis_reconnects_total", "counter", (),
+    "Times this process reached Redis again after losing its connection (one per outage, not per retry).", "every",
+)
 
 # Capture workers: one /metrics per worker, summed over its Celery pool processes.
 CAPTURE_FRAMES = MetricSpec(
@@ -127,6 +147,10 @@ ALL: tuple[MetricSpec, ...] = (
     JOB_VIDEOS,
     WORKERS_ALIVE,
     REDIS_UP,
+    REDIS_DATA_LOSS,
+    REDIS_PERSISTENT,
+    VIDEOS_GIVEN_BACK,
+    REDIS_RECONNECTS,
     CAPTURE_FRAMES,
     CAPTURE_FPS,
     CAPTURE_RECONNECTS,

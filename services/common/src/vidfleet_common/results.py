@@ -57,6 +57,7 @@ class VideoResult(BaseModel):
     fps: float = Field(0.0, description="Frames read per wall-clock second.")
     outputs: VideoOutputs = Field(default_factory=VideoOutputs)
     worker: str | None = Field(None, description="The fleet worker that processed it (absent for `vidfleet process`).")
+    attempts: int = Field(1, description="Times a worker started this video: 2 or more when it was given back after its worker died.")
 
     @property
     def ok(self) -> bool:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9101, ge=1, le=65535, description="Port a worker serves /metrics on.")
     redis_ca_file: Path | None = Field(None, description="CA bundle to verify Redis TLS (rediss://) certificates; system CAs if unset.")
     worker_lost_seconds: float = Field(
-        30.0, ge=1, description="A worker silent to pings this long has its running videos put back in the queue."
+        30.0, ge=1, description="A worker process whose heartbeat stops this long has its running videos put back in the queue."
     )
     visibility_timeout: int = Field(
         10_800, ge=10, description="Seconds before an unacknowledged task is redelivered; longer than the longest video."

@@ -21,16 +21,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from vidfleet_common.contracts import Queue, RedisKeys
+from vidfleet_common.epoch import data_lost_message
 from vidfleet_common.errors import VidfleetError
 from vidfleet_common.fleet import celery_config, redis_client
 from vidfleet_common.jobs import JobStore
+from vidfleet_common.redis_connection import REPORT, report_failure
 from vidfleet_common.settings import Settings, scrub_url
 from vidfleet_coordinator.dispatch import SubmissionRefused, cancel_job, submit_job
-from vidfleet_coordinator.finalizer import Finalizer
+from vidfleet_coordinator.finalizer import Finalizer, KnownJobs
 from vidfleet_coordinator.fleet import QUEUES, WorkerCensus, queue_depths, queued_tasks, work_in_flight, worker_tasks
 from vidfleet_coordinator.metrics import CoordinatorMetrics
 from vidfleet_coordinator.reaper import INTERVAL_SECONDS, Reaper
 from vidfleet_coordinator.reconciler import Reconciler
+from vidfleet_coordinator.redis_watch import RedisWatch
 from vidfleet_coordinator.streams import StreamExists, StreamRegistry
 from vidfleet_coordinator.streams_api import streams_router
 from vidfleet_coordinator.status import JobStatus, job_status
@@ -51,9 +54,13 @@ class QueueHealth(BaseModel):
 
 
 class Health(BaseModel):
-    status: str = Field(description="ok, degraded (no worker on a queue with work) or down (Redis unreachable).")
+    status: str = Field(
+        description="ok, degraded (no worker on a queue with work, or Redis lost its data in the last hour) or down (Redis unreachable)."
+    )
     redis: bool
     error: str | None = None
+    redis_persistence: str | None = Field(None, description="aof, rdb, aof+rdb, none, or why it is unknown (read at start).")
+    redis_data_lost_at: str | None = Field(None, description="When Redis last lost its data, within the last hour.")
     queues: dict[str, QueueHealth] = Field(default_factory=dict)
 
 
@@ -73,6 +80,7 @@ class Fleet:
     census: WorkerCensus
     metrics: CoordinatorMetrics
     registry: StreamRegistry
+    watch: RedisWatch
 
 
 def make_celery(settings: Settings) -> Any:
@@ -92,22 +100,29 @@ def create_api(settings: Settings, *, run_background: bool = True) -> FastAPI:
     celery_app = make_celery(settings)
     census = WorkerCensus(celery_app)
     registry = StreamRegistry(store.redis, store.keys)
-    fleet = Fleet(settings, store, celery_app, census, CoordinatorMetrics(store, census, registry), registry)
+    metrics = CoordinatorMetrics(store, census, registry)
+    REPORT.configure("coordinator", metrics.redis_reconnects.inc)
+    known = KnownJobs()
+    watch = RedisWatch(store, known, metrics)
+    fleet = Fleet(settings, store, celery_app, census, metrics, registry, watch)
     stop = threading.Event()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         threads = []
+        try:
+            watch.start()
+        except Exception as exc:  # noqa: BLE001 - Redis not up yet: the watch starts on its first check
+            report_failure(exc, log, "redis watch")
         if run_background:
+            reaper = Reaper(store, celery_app, grace=settings.worker_lost_seconds, metrics=metrics)
             threads = [
-                threading.Thread(target=Finalizer(store, fleet.metrics).run_forever, args=(stop,), name="finalizer", daemon=True),
+                threading.Thread(target=Finalizer(store, metrics, known).run_forever, args=(stop,), name="finalizer", daemon=True),
                 threading.Thread(
-                    target=Reaper(store, census, celery_app, grace=settings.worker_lost_seconds).run_forever,
-                    args=(stop, min(INTERVAL_SECONDS, settings.worker_lost_seconds / 3)),
-                    name="reaper",
-                    daemon=True,
+                    target=reaper.run_forever, args=(stop, min(INTERVAL_SECONDS, settings.worker_lost_seconds / 3)), name="reaper", daemon=True
                 ),
                 threading.Thread(target=Reconciler(registry, celery_app).run_forever, args=(stop,), name="reconciler", daemon=True),
+                threading.Thread(target=watch.run_forever, args=(stop,), name="redis-watch", daemon=True),
             ]
             for thread in threads:
                 thread.start()
@@ -169,6 +184,12 @@ def _install_error_handlers(api: FastAPI) -> None:
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {scrub_url(str(exc))}"}, status_code=500)
 
 
+def _iso(timestamp: float | None) -> str | None:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds") if timestamp is not None else None
+
+
 def _is_redis_error(exc: BaseException) -> bool:
     from redis.exceptions import RedisError
 
@@ -184,7 +205,12 @@ def _routes(api: FastAPI, fleet: Fleet, require_token: Any) -> None:
     def record_or_404(job_id: str) -> Any:
         record = store.get(job_id)
         if record is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job '{job_id}'")
+            fleet.watch.check()  # Redis lost its data just now? Then the jobs it took are written back first
+            record = store.get(job_id)
+        if record is None:
+            lost_at = fleet.watch.data_lost_at()
+            note = f" ({data_lost_message(lost_at)}: jobs submitted before then are gone)" if lost_at else ""
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job '{job_id}'{note}")
         return record
 
     @api.get("/livez", tags=["health"], summary="The process is up (liveness probe; does not touch Redis).")
@@ -198,18 +224,19 @@ def _routes(api: FastAPI, fleet: Fleet, require_token: Any) -> None:
         except Exception as exc:  # noqa: BLE001
             response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
             return Health(status="down", redis=False, error=f"redis unreachable: {scrub_url(str(exc))}")
+        persistence = fleet.watch.persistence[1]
+        lost_at = fleet.watch.data_lost_at()
+        lost = {"redis_persistence": persistence, "redis_data_lost_at": _iso(lost_at)}
         try:
             workers = fleet.census.workers_by_queue(fresh=True)
         except Exception as exc:  # noqa: BLE001
-            return Health(status="degraded", redis=True, error=f"worker ping failed: {scrub_url(str(exc))}")
+            return Health(status="degraded", redis=True, error=f"worker ping failed: {scrub_url(str(exc))}", **lost)
         queues = {q.value: QueueHealth(depth=depth[q.value], in_flight=flight[q.value], workers=workers.get(q.value, [])) for q in QUEUES}
         starving = [name for name, q in queues.items() if q.in_flight and not q.workers]
-        return Health(
-            status="degraded" if starving else "ok",
-            redis=True,
-            error=f"work waiting but no live worker on: {', '.join(starving)}" if starving else None,
-            queues=queues,
-        )
+        problems = [f"work waiting but no live worker on: {', '.join(starving)}"] if starving else []
+        if lost_at is not None:
+            problems.insert(0, f"{data_lost_message(lost_at)}; the jobs running then failed")
+        return Health(status="degraded" if problems else "ok", redis=True, error="; ".join(problems) or None, queues=queues, **lost)
 
     @api.get("/metrics", tags=["health"], summary="Prometheus metrics of the fleet as a whole.")
     def metrics() -> Response:
@@ -218,7 +245,7 @@ def _routes(api: FastAPI, fleet: Fleet, require_token: Any) -> None:
     @api.post("/jobs", response_model=JobStatus, status_code=status.HTTP_201_CREATED, dependencies=auth, tags=["jobs"])
     def submit(submission: JobSubmission) -> JobStatus:
         """Record a job and dispatch one `detect` task per video; the coordinator writes result.json when all are done."""
-        record = submit_job(store, fleet.celery_app, fleet.settings, submission.inputs, submission.config)
+        record = submit_job(store, fleet.celery_app, fleet.settings, submission.inputs, submission.config, epoch=fleet.watch.current_epoch())
         fleet.metrics.jobs_submitted.inc()
         log.info("job %s submitted: %d videos", record.job_id, len(record.videos))
         return job_status(store, record)

@@ -15,6 +15,15 @@ from vidfleet_common.settings import scrub_url
 class ServerError(VidfleetError):
     """The coordinator refused a request or could not be reached; the message is one line."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # None: not reached at all
+
+    @property
+    def transient(self) -> bool:
+        """Worth asking again: the coordinator is restarting, or its Redis is (503)."""
+        return self.status is None or self.status in (502, 503, 504)
+
 
 class CoordinatorClient:
     def __init__(self, server: str, token: str | None, *, timeout: float = 30.0) -> None:
@@ -28,7 +37,7 @@ class CoordinatorClient:
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach the coordinator at {scrub_url(self.server)}: {exc}") from None
         if response.status_code >= 400 and not (path == "/health" and response.status_code == 503):
-            raise ServerError(f"{_detail(response)} (HTTP {response.status_code})")
+            raise ServerError(f"{_detail(response)} (HTTP {response.status_code})", response.status_code)
         return response.json()
 
     def submit(self, inputs: list[str], config: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +70,7 @@ class CoordinatorClient:
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach the coordinator at {scrub_url(self.server)}: {exc}") from None
         if response.status_code >= 400:
-            raise ServerError(f"{_detail(response)} (HTTP {response.status_code})")
+            raise ServerError(f"{_detail(response)} (HTTP {response.status_code})", response.status_code)
 
     def tail_tracks(self, name: str, *, follow: bool, last: int, seconds: float | None) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"follow": follow, "last": last}
@@ -71,7 +80,7 @@ class CoordinatorClient:
             with self.http.stream("GET", f"/streams/{name}/tracks", params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ServerError(f"{_detail(response)} (HTTP {response.status_code})")
+                    raise ServerError(f"{_detail(response)} (HTTP {response.status_code})", response.status_code)
                 for line in response.iter_lines():
                     if line.strip():
                         yield json.loads(line)

@@ -13,10 +13,12 @@ import click
 
 from vidfleet_common.errors import ConfigError, VidfleetError
 from vidfleet_common.settings import load_settings
-from vidfleet_coordinator.client import CoordinatorClient
+from vidfleet_coordinator.client import CoordinatorClient, ServerError
 
 FINISHED = {"succeeded", "partial", "failed", "cancelled"}
 POLL_SECONDS = 0.5
+# `--wait` rides out a coordinator restart or a Redis restart (503) for this long before it gives up.
+OUTAGE_SECONDS = 600.0
 
 server_option = click.option("--server", envvar="VIDFLEET_SERVER", default=None, help="Coordinator URL (default: VIDFLEET_SERVER).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")
@@ -83,8 +85,21 @@ def _follow(client: CoordinatorClient, job_id: str, *, quiet: bool) -> dict[str,
     tty = sys.stderr.isatty() and not quiet
     last = ""
     started = time.monotonic()
+    outage_since: float | None = None
     while True:
-        job = _call(client.status, job_id)
+        try:
+            job = client.status(job_id)
+            outage_since = None
+        except ServerError as exc:
+            if not exc.transient or (outage_since is not None and time.monotonic() - outage_since > OUTAGE_SECONDS):
+                raise click.ClickException(str(exc)) from None
+            if outage_since is None:
+                outage_since = time.monotonic()
+                if tty:
+                    click.echo("", err=True)
+                click.echo(f"{exc}; still waiting for job {job_id}", err=True)
+            time.sleep(2 * POLL_SECONDS)
+            continue
         line = _progress_line(job, time.monotonic() - started)
         if not quiet and line != last:
             click.echo(("\r\033[K" + line) if tty else line, err=True, nl=not tty)

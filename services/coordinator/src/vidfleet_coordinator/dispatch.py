@@ -67,9 +67,9 @@ def job_out_dir(settings: Settings, job_id: str) -> Path:
 
 
 def submit_job(
-    store: JobStore, celery_app: Any, settings: Settings, inputs: Sequence[str], config: dict[str, Any] | None
+    store: JobStore, celery_app: Any, settings: Settings, inputs: Sequence[str], config: dict[str, Any] | None, *, epoch: str | None = None
 ) -> JobRecord:
-    """Validate, record and dispatch a job; returns its record. Raises ConfigError/SubmissionRefused."""
+    """Validate, record and dispatch a job in fleet `epoch`; returns its record. Raises ConfigError/SubmissionRefused."""
     job_config = JobConfig.from_mapping(config or {})
     if job_config.output_folder is not None:
         raise ConfigError("config key 'output_folder': not used on the fleet; results go to the job's folder under the output root")
@@ -84,6 +84,7 @@ def submit_job(
         out_dir=str(out_dir),
         config=job_config.model_dump(mode="json"),
         videos=[JobVideo(source=r.source, name=r.name, error=r.error, error_kind=r.error_kind) for r in refs],
+        epoch=epoch,
     )
     store.create(record)
     for ref in refs:
@@ -91,7 +92,7 @@ def submit_job(
             store.video_finished(job_id, _refused(ref))
     for video in record.videos:
         if video.error is None:
-            request = DetectRequest(job_id=job_id, video=video, config=record.config, out_dir=str(out_dir))
+            request = DetectRequest(job_id=job_id, video=video, config=record.config, out_dir=str(out_dir), epoch=epoch)
             celery_app.send_task(
                 TaskName.DETECT_VIDEO.value,
                 kwargs={"request": request.model_dump(mode="json")},

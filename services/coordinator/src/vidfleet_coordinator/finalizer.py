@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from vidfleet_common.jobs import JobRecord, JobState, JobStore
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
-from vidfleet_common.settings import scrub_url
+from vidfleet_common.redis_connection import report_failure
+from vidfleet_common.staging import remove_temp_files
 from vidfleet_coordinator.metrics import CoordinatorMetrics
 
 log = logging.getLogger("vidfleet.coordinator.finalizer")
@@ -24,10 +26,32 @@ log = logging.getLogger("vidfleet.coordinator.finalizer")
 LOCK_SECONDS = 60
 
 
+@dataclass
+class KnownJobs:
+    """Active jobs as the finalizer last read them: what the coordinator still knows once Redis forgot."""
+
+    _jobs: dict[str, tuple[JobRecord, dict[str, VideoResult]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remember(self, record: JobRecord, results: dict[str, VideoResult]) -> None:
+        with self._lock:
+            self._jobs[record.job_id] = (record, dict(results))
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def take_all(self) -> list[tuple[JobRecord, dict[str, VideoResult]]]:
+        with self._lock:
+            jobs, self._jobs = list(self._jobs.values()), {}
+        return jobs
+
+
 class Finalizer:
-    def __init__(self, store: JobStore, metrics: CoordinatorMetrics | None = None) -> None:
+    def __init__(self, store: JobStore, metrics: CoordinatorMetrics | None = None, known: KnownJobs | None = None) -> None:
         self.store = store
         self.metrics = metrics
+        self.known = known if known is not None else KnownJobs()
 
     def run_once(self) -> list[str]:
         """Advance every active job; returns the ids finalised in this pass."""
@@ -36,6 +60,7 @@ class Finalizer:
             record = self.store.get(job_id)
             if record is None:
                 self.store.redis.srem(self.store.keys.active_jobs(), job_id)
+                self.known.forget(job_id)
                 continue
             if self._advance(record):
                 finished.append(job_id)
@@ -46,12 +71,13 @@ class Finalizer:
             try:
                 self.run_once()
             except Exception as exc:  # noqa: BLE001 - Redis restarting: try again next pass
-                log.warning("finalizer pass failed: %s", scrub_url(str(exc)))
+                report_failure(exc, log, "finalizer pass failed")
                 stop.wait(2.0)
             stop.wait(interval)
 
     def _advance(self, record: JobRecord) -> bool:
         results = self.store.results(record.job_id)
+        self.known.remember(record, results)
         names = [v.name for v in record.videos]
         if not all(name in results for name in names):
             if record.state is JobState.QUEUED and (results or self.store.running(record.job_id) or self.store.progress(record.job_id)):
@@ -63,29 +89,22 @@ class Finalizer:
             return False  # another coordinator replica is on it
         videos = [results[name] for name in names]
         cancelled = self.store.is_cancelled(record.job_id)
-        result = _job_result(record, videos, cancelled=cancelled)
+        result = job_result(record, videos, cancelled=cancelled)
         write_result(result, Path(record.out_dir))
-        _remove_abandoned_temp_files(Path(record.out_dir))
+        remove_temp_files(Path(record.out_dir))  # a killed worker's leftovers: every video has its result, nobody owns them
         record.state = JobState(result.state)
         record.finished_at = result.finished_at
         record.message = result.message
         self.store.mark_finished(record)
+        self.known.forget(record.job_id)
         if self.metrics is not None:
             self.metrics.job_finished(result)
         log.info("job %s %s: %s", record.job_id, result.state, result.message)
         return True
 
 
-def _remove_abandoned_temp_files(out_dir: Path) -> None:
-    """Temporary outputs of a worker killed mid-video: every video has its result now, so nobody owns them."""
-    for temp in out_dir.glob(".tmp-*"):
-        try:
-            temp.unlink()
-        except OSError as exc:
-            log.warning("could not remove %s: %s", temp, exc)
-
-
-def _job_result(record: JobRecord, videos: list[VideoResult], *, cancelled: bool) -> JobResult:
+def job_result(record: JobRecord, videos: list[VideoResult], *, cancelled: bool) -> JobResult:
+    """The job's result.json from its record and every video's result."""
     state = "cancelled" if cancelled else job_state(videos)
     counts = {o: sum(1 for v in videos if v.outcome is o) for o in VideoOutcome}
     ok, failed, skipped = counts[VideoOutcome.SUCCEEDED], counts[VideoOutcome.FAILED], counts[VideoOutcome.CANCELLED]

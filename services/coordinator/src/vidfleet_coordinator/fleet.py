@@ -71,7 +71,9 @@ class WorkerCensus:
             return {q: list(w) for q, w in self._workers.items()}
 
     def _ask(self) -> dict[str, list[str]]:
-        replies = self.celery_app.control.inspect(timeout=self.timeout).active_queues() or {}
+        # A connection of its own, not one from the app's pool: a pooled one may be from before a Redis restart.
+        with self.celery_app.connection_for_write() as connection:
+            replies = self.celery_app.control.inspect(timeout=self.timeout, connection=connection).active_queues() or {}
         by_queue: dict[str, list[str]] = {q.value: [] for q in QUEUES}
         for worker, queues in sorted(replies.items()):
             for queue in queues or []:

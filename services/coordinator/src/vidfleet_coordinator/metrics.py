@@ -11,6 +11,7 @@ from prometheus_client.metrics_core import Metric
 
 from vidfleet_common import metric_names as m
 from vidfleet_common.jobs import JobState, JobStore
+from vidfleet_common.redis_connection import report_failure
 from vidfleet_common.results import JobResult, VideoOutcome
 from vidfleet_common.worker_metrics import create_metric
 from vidfleet_coordinator.fleet import WorkerCensus, queue_depths, work_in_flight
@@ -37,7 +38,7 @@ class FleetCollector:
             depth, flight = queue_depths(self.store.redis), work_in_flight(self.store.redis, self.store.keys)
             jobs = self.store.count_by_state()
         except Exception as exc:  # noqa: BLE001 - Redis down: say so, export what we can
-            log.warning("metrics: redis unreachable: %s", type(exc).__name__)
+            report_failure(exc, log, "metrics")
             up.add_metric([], 0)
             yield up
             return
@@ -96,6 +97,11 @@ class CoordinatorMetrics:
         self.jobs_submitted = create_metric(m.JOBS_SUBMITTED, self.registry)
         self.jobs_finished = create_metric(m.JOBS_FINISHED, self.registry)
         self.job_videos = create_metric(m.JOB_VIDEOS, self.registry)
+        self.redis_data_loss = create_metric(m.REDIS_DATA_LOSS, self.registry)
+        self.redis_persistent = create_metric(m.REDIS_PERSISTENT, self.registry)
+        self.redis_persistent.set(-1)  # until read at start
+        self.videos_given_back = create_metric(m.VIDEOS_GIVEN_BACK, self.registry)
+        self.redis_reconnects = create_metric(m.REDIS_RECONNECTS, self.registry)
         # Every final state and outcome from the start: increase() misses a counter's first step from absent
         # to 1, and the job failure ratio alert reads these.
         for state in JobState:

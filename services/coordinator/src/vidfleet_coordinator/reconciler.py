@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from vidfleet_common.contracts import Queue, TaskName
+from vidfleet_common.redis_connection import report_failure
 from vidfleet_common.settings import scrub_url
 from vidfleet_common.streams import StreamSpec
 from vidfleet_coordinator.streams import StreamRegistry
@@ -93,7 +94,7 @@ class Reconciler:
             try:
                 self.run_once()
             except Exception as exc:  # noqa: BLE001 - Redis restarting: next pass
-                log.warning("reconciler pass failed: %s", scrub_url(str(exc)))
+                report_failure(exc, log, "reconciler pass failed")
 
     def _start(self, spec: StreamSpec) -> None:
         redis, keys = self.registry.redis, self.registry.keys

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from vidfleet_common.errors import VidfleetError
+from vidfleet_common.staging import temp_name
 
 TRACKS_SUFFIX = ".tracks.txt"
 DETECTIONS_SUFFIX = ".detections.jsonl"
@@ -28,15 +29,20 @@ class OutputError(VidfleetError):
 
 
 class StagedFile:
-    """A file written at a hidden temporary path beside its final one."""
+    """A file written at a hidden temporary path beside its final one.
 
-    def __init__(self, folder: Path, name: str, suffix: str) -> None:
+    The temporary name carries its `owner` (a worker incarnation) when given (vidfleet_common.staging):
+    whoever learns that the owner died can remove exactly what it left behind.
+    """
+
+    def __init__(self, folder: Path, name: str, suffix: str, *, owner: str | None = None) -> None:
         self.final = folder / f"{name}{suffix}"
         self.partial = folder / f"{name}{PARTIAL_MARK}{suffix}"
         final = self.final
         final.parent.mkdir(parents=True, exist_ok=True)
         # The temporary name keeps the final suffix: OpenCV picks the container from it.
-        self.temp = final.with_name(f".tmp-{secrets.token_hex(4)}-{final.name}")
+        tag = f"{owner}-{secrets.token_hex(4)}" if owner else secrets.token_hex(4)
+        self.temp = final.with_name(temp_name(final.name, tag))
 
     def commit(self) -> None:
         os.replace(self.temp, self.final)

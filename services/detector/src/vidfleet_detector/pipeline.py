@@ -98,10 +98,12 @@ def process_video(
     progress: ProgressSink | None = None,
     should_stop: Callable[[], bool] | None = None,
     observer: PipelineObserver | None = None,
+    temp_owner: str | None = None,
 ) -> VideoResult:
     """Detect and track every `skip_frames`-th frame of `ref`; write its outputs under `out_dir`.
 
-    Never raises for a bad video: the failure is in the returned VideoResult.
+    Never raises for a bad video: the failure is in the returned VideoResult. `temp_owner` (a worker
+    incarnation) is written into the temporary file names, so that the leftovers of a killed run can be found.
     """
     started = time.perf_counter()
     base = _result_base(ref)
@@ -114,7 +116,7 @@ def process_video(
     info = reader.info
     if progress:
         progress.start(ref, info.total_frames)
-    staged = _stage(out_dir, ref.name, config.visualize)
+    staged = _stage(out_dir, ref.name, config.visualize, temp_owner)
     post: _Post | None = None
     try:
         post = _Post(
@@ -178,11 +180,11 @@ def _result_base(ref: VideoRef) -> dict[str, str]:
     return {"video": ref.display, "name": ref.name}
 
 
-def _stage(out_dir: Path, name: str, visualize: bool) -> dict[str, StagedFile]:
+def _stage(out_dir: Path, name: str, visualize: bool, owner: str | None) -> dict[str, StagedFile]:
     files = {"tracks": TRACKS_SUFFIX, "detections": DETECTIONS_SUFFIX}
     if visualize:
         files["annotated"] = ANNOTATED_SUFFIX
-    return {key: StagedFile(out_dir, name, suffix) for key, suffix in files.items()}
+    return {key: StagedFile(out_dir, name, suffix, owner=owner) for key, suffix in files.items()}
 
 
 def _annotated_writer(staged: StagedFile | None, info: VideoInfo, stride: int) -> AnnotatedWriter | None:

@@ -9,8 +9,10 @@ from typing import Any
 
 from vidfleet_common.contracts import RedisKeys, TaskName
 from vidfleet_common.fleet import celery_config, redis_client
+from vidfleet_common.heartbeats import HeartbeatThread, WorkerHeartbeats, heartbeat_interval, new_incarnation
 from vidfleet_common.job_config import JobConfig
-from vidfleet_common.jobs import JobStore
+from vidfleet_common.jobs import Holder, JobStore
+from vidfleet_common.redis_connection import REPORT
 from vidfleet_common.settings import Settings, load_settings, scrub_url
 from vidfleet_common.worker_metrics import process_exited
 from vidfleet_detector.fleet.metrics import WorkerMetrics
@@ -20,12 +22,15 @@ log = logging.getLogger("vidfleet.detector.worker")
 
 
 class WorkerState:
-    """Per process: a Redis client (made after the pool forks), the loaded models, the metrics."""
+    """Per worker: its incarnation (one per start of the worker's main process, shared by its pool processes);
+    per process: a Redis client (made after the pool forks), the loaded models, the metrics."""
 
     def __init__(self, settings: Settings, metrics: WorkerMetrics | None) -> None:
         self.settings = settings
         self.metrics = metrics
         self.models = ModelCache(metrics)
+        self.incarnation = new_incarnation()
+        self.heartbeat: HeartbeatThread | None = None
         self._store: JobStore | None = None
         self._pid = 0
 
@@ -35,6 +40,23 @@ class WorkerState:
             self._store = JobStore(redis_client(self.settings), RedisKeys(self.settings.key_prefix))
             self._pid = os.getpid()
         return self._store
+
+    def heartbeats(self) -> WorkerHeartbeats:
+        return WorkerHeartbeats(self.store.redis, self.store.keys)
+
+    def is_alive(self, incarnation: str) -> bool:
+        return self.heartbeats().is_alive(incarnation, within=self.settings.worker_lost_seconds)
+
+    def start_heartbeat(self, hostname: str) -> None:
+        """In the worker's main process: the process that holds the unacknowledged messages."""
+        interval = heartbeat_interval(self.settings.worker_lost_seconds)
+        self.heartbeat = HeartbeatThread(self.heartbeats(), self.incarnation, interval, worker=hostname).start()
+        log.info("worker %s: incarnation %s, heartbeat every %.1fs", hostname, self.incarnation, interval)
+
+    def stop_heartbeat(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+            self.heartbeat = None
 
 
 def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | None = None, preload_model: str | None = None) -> Any:
@@ -49,17 +71,26 @@ def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | Non
 
     @app.task(name=TaskName.DETECT_VIDEO.value, bind=True)
     def detect_video(task: Any, request: Any) -> dict[str, Any]:
-        hostname = task.request.hostname or socket.gethostname()
+        holder = Holder(task.request.hostname or socket.gethostname(), state.incarnation)
         try:
-            return run_detect(request, store=state.store, models=state.models, hostname=hostname, metrics=state.metrics)
+            return run_detect(request, store=state.store, models=state.models, holder=holder, metrics=state.metrics, is_alive=state.is_alive)
         except Exception as exc:
             # The result could not be recorded (Redis gone for minutes). Celery acknowledges a task that
             # raises, which would drop the video for good: reject it back into the queue instead.
             log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
             raise Reject(scrub_url(str(exc)), requeue=True) from exc
 
+    @signals.worker_ready.connect(weak=False)
+    def start_heartbeat(sender: Any = None, **_: Any) -> None:
+        state.start_heartbeat(getattr(sender, "hostname", None) or socket.gethostname())
+
+    @signals.worker_shutdown.connect(weak=False)
+    def stop_heartbeat(**_: Any) -> None:
+        state.stop_heartbeat()  # after a warm shutdown has finished the videos in hand
+
     @signals.worker_process_init.connect(weak=False)
     def load_model_early(**_: Any) -> None:
+        REPORT.service = f"detector worker pool process {os.getpid()}"
         if preload_model:
             state.models.runner(JobConfig(model=preload_model))
 

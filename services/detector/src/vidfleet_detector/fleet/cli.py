@@ -42,7 +42,12 @@ def worker(
     metrics = WorkerMetrics()
     from vidfleet_detector.fleet.app import create_app
 
+    from vidfleet_common.fleet import WORKER_FLAGS
+    from vidfleet_common.redis_connection import REPORT, quiet_celery_reconnects
+
     app = create_app(settings, metrics=metrics, preload_model=preload_model)
+    REPORT.configure("detector worker", metrics.redis_reconnects.inc)
+    quiet_celery_reconnects()
     port = metrics_port or settings.metrics_port
     try:
         serve_metrics(port, metrics_host)
@@ -55,7 +60,7 @@ def worker(
         "worker on %s, queues %s, concurrency %d, /metrics on %s:%d, visibility timeout %ds",
         shown["broker_url"], queues, concurrency, metrics_host, port, settings.visibility_timeout,
     )
-    app.worker_main(["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel, *ctx.args])
+    app.worker_main(["worker", "--queues", queues, "--concurrency", str(concurrency), "--loglevel", loglevel, *WORKER_FLAGS, *ctx.args])
 
 
 @main.command("live")
@@ -67,24 +72,25 @@ def worker(
 @click.option("--batch", type=int, default=8, show_default=True, help="Frames per model call, across streams.")
 @click.option("--max-streams", type=int, default=32, show_default=True, help="Streams this detector may hold.")
 @click.option("--lease-ttl", type=float, default=10.0, show_default=True, help="Seconds a dead detector keeps its streams.")
+@click.option("--name", default=None, help="This detector's name in leases and logs (default: the hostname, the pod's name).")
 @click.option("--metrics-port", type=int, default=None, help="Port of /metrics (default: VIDFLEET_METRICS_PORT, 9101).")
 @click.option("--metrics-host", default="0.0.0.0", show_default=True)
 @click.option("--loglevel", "-l", default="info", show_default=True)
 def live(
     model: str, device: str, half: bool, imgsz: int | None, conf: float, batch: int, max_streams: int, lease_ttl: float,
-    metrics_port: int | None, metrics_host: str, loglevel: str,
+    name: str | None, metrics_port: int | None, metrics_host: str, loglevel: str,
 ) -> None:
     """Track live streams: lease them, batch their frames through the model, append tracks."""
-    import os
     import signal
     import socket
     import threading
-    import uuid
 
     from vidfleet_common.contracts import RedisKeys
     from vidfleet_common.errors import ModelError
     from vidfleet_common.fleet import redis_client
+    from vidfleet_common.heartbeats import new_incarnation
     from vidfleet_common.job_config import JobConfig
+    from vidfleet_common.redis_connection import REPORT
 
     try:
         settings = load_settings()
@@ -109,13 +115,15 @@ def live(
     runner.predict([np.zeros((480, 640, 3), np.uint8)] * batch)  # warm-up: the first call builds the predictor
     metrics = LiveMetrics()
     metrics.model_loaded(model, runner.device)
+    REPORT.configure("live detector", metrics.redis_reconnects.inc)
     port = metrics_port or settings.metrics_port
     try:
         start_http_server(port, addr=metrics_host)
     except OSError as exc:
         click.echo(f"error: cannot serve /metrics on {metrics_host}:{port}: {exc.strerror}", err=True)
         sys.exit(2)
-    holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    # A restarted detector (same name, same pod) is a new holder: its predecessor's leases are never mistaken for its own.
+    holder = f"{name or socket.gethostname()}/{new_incarnation()}"
     detector = LiveDetector(
         redis_client(settings), RedisKeys(settings.key_prefix), runner,
         holder=holder, lease_ttl_s=lease_ttl, max_streams=max_streams, batch=batch, metrics=metrics,

@@ -57,6 +57,7 @@ class WorkerMetrics:
         self.tasks_running = metric(m.TASKS_RUNNING, multiprocess_mode="livesum")
         self.model_info = metric(m.MODEL_INFO, multiprocess_mode="livemax")
         self.device_memory = metric(m.DEVICE_MEMORY, multiprocess_mode="livesum")
+        self.redis_reconnects = metric(m.REDIS_RECONNECTS)
         # Series that exist from the start: increase() and rate() miss a counter's first step from "absent"
         # to 1, and the alert rules watch these.
         for outcome in VideoOutcome:

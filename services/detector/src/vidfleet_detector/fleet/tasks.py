@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from vidfleet_common.epoch import DATA_LOST, FleetEpoch
 from vidfleet_common.errors import ConfigError, ModelError
 from vidfleet_common.fleet import DetectRequest
 from vidfleet_common.inputs import VideoRef
 from vidfleet_common.job_config import JobConfig
-from vidfleet_common.jobs import JobStore
+from vidfleet_common.jobs import Holder, JobStore
 from vidfleet_common.results import VideoOutcome, VideoResult
 from vidfleet_common.settings import scrub_url
 from vidfleet_common.validation import describe_validation_error
@@ -33,6 +35,7 @@ log = logging.getLogger("vidfleet.detector.task")
 PROGRESS_EVERY_S = 0.5
 CANCEL_CHECK_EVERY_S = 1.0
 RESULT_WRITE_DEADLINE_S = 300.0
+DUPLICATE_POLL_S = 2.0
 
 
 class ModelCache:
@@ -85,40 +88,66 @@ class _ProgressToRedis:
             log.warning("job %s video %s: progress not recorded: %s", self.job_id, self.name, type(exc).__name__)
 
 
-class _CancelFlag:
-    """should_stop for process_video: the job's cancel flag, read at most every CANCEL_CHECK_EVERY_S."""
+class _StopFlag:
+    """should_stop for process_video, read at most every CANCEL_CHECK_EVERY_S: the job was cancelled, or
+    Redis lost its data (the fleet epoch changed), so nobody is waiting for this video any more."""
 
-    def __init__(self, store: JobStore, job_id: str) -> None:
-        self.store, self.job_id = store, job_id
+    def __init__(self, store: JobStore, job_id: str, epoch: str | None) -> None:
+        self.store, self.job_id, self.epoch = store, job_id, epoch
+        self.epochs = FleetEpoch(store.redis, store.keys)
         self._checked = float("-inf")
-        self._cancelled = False
+        self.reason: str | None = None
 
     def __call__(self) -> bool:
-        if not self._cancelled and time.monotonic() - self._checked >= CANCEL_CHECK_EVERY_S:
+        if self.reason is None and time.monotonic() - self._checked >= CANCEL_CHECK_EVERY_S:
             self._checked = time.monotonic()
             try:
-                self._cancelled = self.store.is_cancelled(self.job_id)
+                if self.store.is_cancelled(self.job_id):
+                    self.reason = "cancelled"
+                elif self.epoch is not None and self.epochs.current_id() != self.epoch:
+                    self.reason = "data lost"
             except Exception:  # noqa: BLE001 - Redis away: keep going, ask again later
                 pass
-        return self._cancelled
+        return self.reason is not None
+
+
+Liveness = Callable[[str], bool]
 
 
 def run_detect(
-    raw_request: Any, *, store: JobStore, models: ModelCache, hostname: str, metrics: WorkerMetrics | None = None
+    raw_request: Any,
+    *,
+    store: JobStore,
+    models: ModelCache,
+    holder: Holder,
+    metrics: WorkerMetrics | None = None,
+    is_alive: Liveness | None = None,
 ) -> dict[str, Any]:
-    """The body of the `detect` task; returns the VideoResult as JSON."""
+    """The body of the `detect` task; returns the VideoResult as JSON.
+
+    `holder` is this worker (hostname and process incarnation); `is_alive` tells whether another
+    incarnation still beats (vidfleet_common.heartbeats), for a message delivered twice.
+    """
     try:
         request = DetectRequest.model_validate(raw_request)
     except ValidationError as exc:
         return _invalid_request(raw_request, describe_validation_error(exc, what="task field"), store, metrics)
     job_id, video = request.job_id, request.video
     ref = VideoRef(video.source, video.name, video.error, video.error_kind)
+    stale = _stale_reason(store, request)
+    if stale is not None:
+        log.warning("job %s video %s: %s; message dropped", job_id, video.name, stale)
+        return _ended(ref, VideoOutcome.CANCELLED, stale, "stale", holder.worker).model_dump(mode="json")
     if store.is_cancelled(job_id):
-        result = _ended(ref, VideoOutcome.CANCELLED, "cancelled", "cancelled", hostname)
-        return _report(store, job_id, result, metrics, started=None)
+        result = _ended(ref, VideoOutcome.CANCELLED, "cancelled", "cancelled", holder.worker)
+        return _report(store, job_id, result, metrics, started=None, epoch=request.epoch)
+    done = _done_elsewhere(store, job_id, video.name, holder, is_alive)
+    if done is not None:
+        log.info("job %s video %s: already %s by %s; this copy of its message is acknowledged unrun", job_id, video.name, done.outcome.value, done.worker)
+        return done.model_dump(mode="json")
     started = time.perf_counter()
-    log.info("job %s video %s: start (%s)", job_id, video.name, ref.display)
-    store.video_started(job_id, video.name, hostname)
+    attempt = store.video_started(job_id, video.name, holder)
+    log.info("job %s video %s: start (%s)%s", job_id, video.name, ref.display, f", attempt {attempt}" if attempt > 1 else "")
     if metrics is not None:
         metrics.tasks_running.inc()
     try:
@@ -127,25 +156,64 @@ def run_detect(
             runner = models.runner(config)
         except (ConfigError, ModelError) as exc:
             kind = "config" if isinstance(exc, ConfigError) else "model"
-            return _report(store, job_id, _ended(ref, VideoOutcome.FAILED, str(exc), kind, hostname), metrics, started=started)
+            failed = _ended(ref, VideoOutcome.FAILED, str(exc), kind, holder.worker).model_copy(update={"attempts": attempt})
+            return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch)
         observer = MetricsObserver(metrics, runner.names, runner.device) if metrics is not None else None
+        stop = _StopFlag(store, job_id, request.epoch)
         try:
             result = process_video(
                 ref, config, runner, Path(request.out_dir),
-                progress=_ProgressToRedis(store, job_id, video.name), should_stop=_CancelFlag(store, job_id), observer=observer,
+                progress=_ProgressToRedis(store, job_id, video.name), should_stop=stop, observer=observer, temp_owner=holder.incarnation,
             )
         finally:
             if observer is not None:
                 observer.close()
-        result = result.model_copy(update={"worker": hostname})
-        return _report(store, job_id, result, metrics, started=started)
+        result = result.model_copy(update={"worker": holder.worker, "attempts": attempt})
+        return _report(store, job_id, result, metrics, started=started, epoch=request.epoch)
     finally:
         if metrics is not None:
             metrics.tasks_running.dec()
 
 
-def _report(store: JobStore, job_id: str, result: VideoResult, metrics: WorkerMetrics | None, *, started: float | None) -> dict[str, Any]:
-    _record(store, job_id, result)
+def _stale_reason(store: JobStore, request: DetectRequest) -> str | None:
+    """Why this message belongs to a job that is gone or over (None: run it)."""
+    epoch = FleetEpoch(store.redis, store.keys).current_id() if request.epoch else None
+    if request.epoch and epoch != request.epoch:
+        return f"dispatched before {DATA_LOST} (fleet epoch {request.epoch}, now {epoch or 'none'})"
+    record = store.get(request.job_id)
+    if record is None:
+        return "its job is not in Redis any more"
+    if record.state.finished:
+        return f"its job already ended ({record.state.value})"
+    return None
+
+
+def _done_elsewhere(store: JobStore, job_id: str, name: str, me: Holder, is_alive: Liveness | None) -> VideoResult | None:
+    """A video already done, or running on another live worker process: a copy of its message was delivered
+    again (a message restored after a connection reset, say). Wait for that run rather than run it twice;
+    if that worker dies meanwhile, run it here (None)."""
+    announced = False
+    while True:
+        earlier = store.results(job_id).get(name)
+        if earlier is not None and earlier.ok:
+            return earlier
+        holder = store.holders(job_id).get(name)
+        if holder is None or holder.incarnation in (None, me.incarnation) or is_alive is None or not is_alive(holder.incarnation):
+            return None
+        if store.is_cancelled(job_id):
+            return None
+        if not announced:
+            log.warning("job %s video %s: delivered again while %s runs it; waiting for that run", job_id, name, holder.worker)
+            announced = True
+        time.sleep(DUPLICATE_POLL_S)
+
+
+def _report(
+    store: JobStore, job_id: str, result: VideoResult, metrics: WorkerMetrics | None, *, started: float | None, epoch: str | None = None
+) -> dict[str, Any]:
+    if not _record(store, job_id, result, epoch):
+        log.warning("job %s video %s: %s while it ran; its result is dropped with its job", job_id, result.name, DATA_LOST)
+        return result.model_dump(mode="json")
     if metrics is not None:
         metrics.videos.labels(outcome=result.outcome.value).inc()
         metrics.frames_decoded.inc(result.frames)
@@ -161,17 +229,19 @@ def _report(store: JobStore, job_id: str, result: VideoResult, metrics: WorkerMe
     return result.model_dump(mode="json")
 
 
-def _record(store: JobStore, job_id: str, result: VideoResult) -> None:
-    """Write the result, riding out a Redis restart; past the deadline, raise (the task requeues itself)."""
+def _record(store: JobStore, job_id: str, result: VideoResult, epoch: str | None = None) -> bool:
+    """Write the result, riding out a Redis restart; past the deadline, raise (the task requeues itself).
+
+    False when Redis lost its data since the job was dispatched (the fleet epoch changed): nothing is written.
+    """
     deadline = time.monotonic() + RESULT_WRITE_DEADLINE_S
     while True:
         try:
             if not result.ok:
                 earlier = store.results(job_id).get(result.name)
                 if earlier is not None and earlier.ok:
-                    return  # a redelivered copy failed (say, cancelled late) after the first one succeeded: keep that
-            store.video_finished(job_id, result)
-            return
+                    return True  # a redelivered copy failed (say, cancelled late) after the first one succeeded: keep that
+            return store.video_finished(job_id, result, epoch=epoch)
         except Exception as exc:
             if time.monotonic() > deadline:
                 raise

@@ -21,6 +21,7 @@ import numpy as np
 from vidfleet_common.contracts import RedisKeys
 from vidfleet_common.errors import InputError
 from vidfleet_common.job_config import JobConfig
+from vidfleet_common.redis_connection import report_failure
 from vidfleet_common.streams import CONSUMER_GROUP, FrameMessage, StreamSpec, Track, wanted_streams
 from vidfleet_detector.live.leases import LeaseLost, Leases
 from vidfleet_detector.model_runner import Detections, ModelRunner
@@ -30,6 +31,11 @@ log = logging.getLogger("vidfleet.detector.live")
 
 READ_COUNT = 256  # entries per stream per read: a `latest` stream far behind catches up this fast
 STATUS_TTL_SECONDS = 10
+# Between lease renewals (every TTL/3), a detector under its share looks for free streams this often: a
+# dead detector's streams are taken within about one TTL of its death, not TTL + TTL/3.
+ACQUIRE_EVERY_S = 0.5
+# A detector silent this many TTLs is forgotten: its heartbeat entry and its (emptied) consumer are removed.
+FORGET_AFTER_TTLS = 10
 
 
 @dataclass
@@ -84,6 +90,7 @@ class LiveDetector:
         self.metrics = metrics
         self.streams: dict[str, _Stream] = {}
         self._next_maintenance = 0.0
+        self._next_acquire = 0.0
 
     # the loop
     def run(self, stop: threading.Event) -> None:
@@ -94,7 +101,7 @@ class LiveDetector:
                     if self.step() == 0 and not self.streams:
                         stop.wait(0.2)
                 except Exception as exc:  # noqa: BLE001 - Redis restarting: keep the streams, retry
-                    log.warning("live detector: %s: %s", type(exc).__name__, exc)
+                    report_failure(exc, log, "live detector")
                     stop.wait(1.0)
         finally:
             self.close()
@@ -105,6 +112,10 @@ class LiveDetector:
         if now >= self._next_maintenance:
             self.maintain()
             self._next_maintenance = now + self.lease_ttl_s / 3
+            self._next_acquire = now + ACQUIRE_EVERY_S
+        elif now >= self._next_acquire and len(self.streams) < self.max_streams:
+            self._acquire({spec.name: spec for spec in wanted_streams(self.redis, self.keys.stream_registry())})
+            self._next_acquire = now + ACQUIRE_EVERY_S
         if not self.streams:
             return 0
         frames = self._read()
@@ -129,24 +140,33 @@ class LiveDetector:
             if name not in wanted:
                 log.info("stream %s: no longer wanted, lease released", name)
                 self._drop(name, release=True)
+        self._acquire(wanted)
+        self._heartbeat()
+
+    def _acquire(self, wanted: dict[str, StreamSpec]) -> None:
         share = self._fair_share(len(wanted))
         for name, spec in wanted.items():
             if len(self.streams) >= share:
                 break
             if name not in self.streams and self.leases.acquire(name):
                 self._adopt(spec)
-        self._heartbeat()
 
     def _fair_share(self, wanted: int) -> int:
         """Streams this detector may hold: an even split between the live detectors, at most max_streams."""
         live = 1
-        cutoff = time.time() - self.lease_ttl_s
+        now = time.time()
+        forgotten = []
         for holder, raw in self.redis.hgetall(self.keys.detectors()).items():
             try:
-                if holder.decode() != self.holder and json.loads(raw)["ts"] >= cutoff:
-                    live += 1
+                seen = json.loads(raw)["ts"]
             except (ValueError, KeyError):
                 continue
+            if holder.decode() != self.holder and seen >= now - self.lease_ttl_s:
+                live += 1
+            elif seen < now - FORGET_AFTER_TTLS * self.lease_ttl_s:
+                forgotten.append(holder)
+        if forgotten:
+            self.redis.hdel(self.keys.detectors(), *forgotten)
         return min(self.max_streams, max(1, math.ceil(wanted / live)))
 
     def _adopt(self, spec: StreamSpec) -> None:
@@ -169,14 +189,20 @@ class LiveDetector:
         log.info("stream %s: lease taken (%d pending frames claimed), policy %s", spec.name, claimed, spec.policy)
 
     def _claim_pending(self, key: str) -> int:
-        """Take over frames a previous holder read but never acknowledged."""
+        """Take over frames a previous holder read but never acknowledged, then drop the consumers of dead
+        holders (each restart of a detector is a new consumer name; they would pile up in the group)."""
         claimed, cursor = 0, "0-0"
         while True:
             answer = self.redis.xautoclaim(key, CONSUMER_GROUP, self.holder, min_idle_time=0, start_id=cursor, count=1000)
             cursor, entries = answer[0], answer[1]
             claimed += len(entries)
             if cursor in (b"0-0", "0-0"):
-                return claimed
+                break
+        for consumer in self.redis.xinfo_consumers(key, CONSUMER_GROUP):
+            name = consumer["name"].decode() if isinstance(consumer["name"], bytes) else consumer["name"]
+            if name != self.holder and consumer["pending"] == 0 and consumer["idle"] > FORGET_AFTER_TTLS * self.lease_ttl_s * 1000:
+                self.redis.xgroup_delconsumer(key, CONSUMER_GROUP, name)
+        return claimed
 
     def _drop(self, name: str, *, release: bool) -> None:
         self.streams.pop(name, None)

@@ -26,6 +26,7 @@ class LiveMetrics:
         self.batch_size = create_metric(m.BATCH_SIZE, registry, buckets=BATCH_BUCKETS)
         self.model_info = create_metric(m.MODEL_INFO, registry)
         self.device_memory = create_metric(m.DEVICE_MEMORY, registry)
+        self.redis_reconnects = create_metric(m.REDIS_RECONNECTS, registry)
         self.device: str | None = None
 
     def model_loaded(self, model: str, device: str) -> None:
