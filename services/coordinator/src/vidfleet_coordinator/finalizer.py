@@ -13,6 +13,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from vidfleet_common.counts import sum_counts
 from vidfleet_common.jobs import JobRecord, JobState, JobStore
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_common.settings import scrub_url
@@ -105,6 +106,7 @@ def _job_result(record: JobRecord, videos: list[VideoResult], *, cancelled: bool
         state=state,
         message=message,
         videos=videos,
+        counts=sum_counts(v.counts for v in videos),
         config=record.config,
         versions=versions(),
         timings={"total_s": round(max(total, 0.0), 3), "video_s": round(sum(v.seconds for v in videos), 3)},

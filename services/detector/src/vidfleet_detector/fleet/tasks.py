@@ -129,6 +129,8 @@ def run_detect(
             kind = "config" if isinstance(exc, ConfigError) else "model"
             return _report(store, job_id, _ended(ref, VideoOutcome.FAILED, str(exc), kind, hostname), metrics, started=started)
         observer = MetricsObserver(metrics, runner.names, runner.device) if metrics is not None else None
+        if metrics is not None and config.counting:
+            metrics.counting.video_started(config, runner.names)
         try:
             result = process_video(
                 ref, config, runner, Path(request.out_dir),
@@ -138,6 +140,8 @@ def run_detect(
             if observer is not None:
                 observer.close()
         result = result.model_copy(update={"worker": hostname})
+        if metrics is not None and result.counts is not None:
+            metrics.counting.video_counted(config, runner.names, result.counts)
         return _report(store, job_id, result, metrics, started=started)
     finally:
         if metrics is not None:
