@@ -211,6 +211,8 @@ def polygon_problem(points: Sequence[Point]) -> str | None:
     for i in range(n):
         if points[i] == points[(i + 1) % n]:
             return f"a degenerate polygon: point {i} {_shown([points[i]])[1:-1]} repeats the next one"
+    if all(_orientation(points[0], points[1], p) == 0 for p in points[2:]):
+        return "a degenerate polygon: it has no area (its points are in a line)"
     edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
     for i in range(n):
         a, b = edges[i]

@@ -11,8 +11,9 @@ Semantics (docs/counting.md):
 * A line is crossed when a track's side changes and the move between its last position before (past
   the band) and its first position after passes between A and B: a track that goes round the end of
   the line is not counted, and one that crosses between two processed frames (skip_frames) is.
-* A track's first position only sets its side: a track first seen beyond a line has not crossed it.
-  A track first seen inside a zone enters it there.
+* A track's first position only sets its side: a track first seen beyond a line has not crossed it
+  (one first seen inside the band takes the side it is nearer to, so that a track found again just
+  before the line still counts its crossing). A track first seen inside a zone enters it there.
 * A track that ends while inside a zone exits it (reason `lost`); at the end of a video every track
   still inside exits (reason `end`). A track lost and found again under a new id is a new object: it
   enters again; its crossings are never counted twice (its first position only sets its side).
@@ -115,10 +116,12 @@ class Counter:
     def _line_step(
         self, line: Line, tid: int, st: _Track, distance: float, band: float, point: np.ndarray, frame: int, time: float
     ) -> Event | None:
-        if abs(distance) <= band:
-            return None  # in the dead band: the track keeps its side
         side = 1.0 if distance > 0 else -1.0
         previous = st.sides.get(line.name)
+        if abs(distance) <= band:
+            if previous is None:  # born in the band: on the side it is nearer to, until it leaves the band
+                st.sides[line.name] = [side, float(point[0]), float(point[1])]
+            return None  # in the dead band: the track keeps its side
         st.sides[line.name] = [side, float(point[0]), float(point[1])]
         if previous is None or previous[0] == side:
             return None

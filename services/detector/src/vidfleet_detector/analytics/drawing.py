@@ -40,11 +40,14 @@ def draw_counting(image: np.ndarray, geometry: ResolvedGeometry, counts: Counts)
         direction = b - a
         normal = np.array([-direction[1], direction[0]]) / max(float(np.hypot(*direction)), 1e-9)  # towards the right of A->B
         middle = (a + b) / 2
-        tip = middle + normal * 24 * scale
-        cv2.arrowedLine(image, _int(middle), _int(tip), LINE_COLOUR, thickness, cv2.LINE_AA, tipLength=0.35)
+        tip = middle + normal * 36 * scale
+        cv2.arrowedLine(image, _int(middle), _int(tip), LINE_COLOUR, thickness + 1, cv2.LINE_AA, tipLength=0.3)
         first, second = line.spec.directions
         crossings = counts.lines[line.name].crossings
-        _label(image, f"{line.name}: {first} {crossings[first]}  {second} {crossings[second]}", _int(middle - normal * 10 * scale), LINE_COLOUR, scale)
+        (tw, th), _ = cv2.getTextSize(first, _FONT, scale * 0.8, 1)
+        _label(image, first, _int(tip + normal * (tw / 2 + 6) + np.array([-tw / 2, th / 2 + 4])), LINE_COLOUR, scale * 0.8)
+        start = a + direction / max(float(np.hypot(*direction)), 1e-9) * 14 * scale  # beside A, clear of the arrow
+        _label(image, f"{line.name}: {first} {crossings[first]}  {second} {crossings[second]}", _int(start + np.array([4.0, 20.0 * scale])), LINE_COLOUR, scale)
     return image
 
 
