@@ -4,7 +4,6 @@ replacement detector without a duplicate, and delivered to a webhook at least on
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import time
@@ -16,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests.servers import wait_for
+from tests.webhooks import WebhookReceiver
 from tests.unit.detector.live.test_live_detector import SORT, detector, drain, feed, redis, runner, tracks, want  # noqa: F401 - fixtures
 from vidfleet_common.contracts import RedisKeys
 from vidfleet_common.counts import Counts, event_from_fields
@@ -157,49 +157,15 @@ def test_a_class_the_model_lacks_or_a_point_outside_the_frame_turns_counting_off
         assert not redis.exists(keys.events(name))
 
 
-class _Receiver(http.server.ThreadingHTTPServer):
-    """A webhook on loopback: answers 500 to the first `fail` POSTs, 200 after; `hang` makes it never answer."""
-
-    def __init__(self, fail: int = 0, hang: threading.Event | None = None) -> None:
-        self.fail, self.hang = fail, hang
-        self.bodies: list[dict] = []
-        self.attempts = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server interface
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.attempts += 1
-                if outer.hang is not None:
-                    outer.hang.wait(30)
-                ok = outer.attempts > outer.fail
-                if ok:
-                    outer.bodies.append(json.loads(body))
-                self.send_response(200 if ok else 500)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
 @pytest.fixture
-def receiver(request: pytest.FixtureRequest) -> Iterator[_Receiver]:
-    server = _Receiver(**getattr(request, "param", {}))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def receiver(request: pytest.FixtureRequest) -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver(**getattr(request, "param", {})).start()
     yield server
-    if server.hang is not None:
-        server.hang.set()
-    server.shutdown()
+    server.stop()
 
 
 @pytest.mark.parametrize("receiver", [{"fail": 2}], indirect=True)
-def test_the_webhook_gets_every_event_once_acknowledged_retrying_with_backoff(redis, keys, runner, video: Path, receiver: _Receiver) -> None:
+def test_the_webhook_gets_every_event_once_acknowledged_retrying_with_backoff(redis, keys, runner, video: Path, receiver: WebhookReceiver) -> None:
     want(redis, keys, "hooked", policy="all", config=COUNTING, webhook=receiver.url)
     feed(redis, keys, "hooked", video)
     metrics = LiveMetrics(CollectorRegistry())
@@ -211,7 +177,7 @@ def test_the_webhook_gets_every_event_once_acknowledged_retrying_with_backoff(re
 
     def all_delivered() -> bool:
         sink.step()
-        return [e["id"] for body in receiver.bodies for e in body["events"]] == expected
+        return [e["id"] for e in receiver.events()] == expected
 
     started = time.monotonic()
     wait_for(all_delivered, timeout=30, what="every event delivered", interval=0.05)
@@ -229,7 +195,7 @@ def test_the_webhook_gets_every_event_once_acknowledged_retrying_with_backoff(re
 
 
 @pytest.mark.parametrize("receiver", [{"hang": threading.Event()}], indirect=True)
-def test_a_webhook_that_hangs_does_not_hold_the_detector_back(redis, keys, runner, video: Path, receiver: _Receiver) -> None:
+def test_a_webhook_that_hangs_does_not_hold_the_detector_back(redis, keys, runner, video: Path, receiver: WebhookReceiver) -> None:
     want(redis, keys, "stuck", policy="all", config=COUNTING, webhook=receiver.url)
     live = detector(redis, keys, runner)
     live.maintain()
