@@ -75,7 +75,8 @@ class Counter:
         if len(rows):
             ids = rows[:, 4].astype(int).tolist()
             heights = (rows[:, 3] - rows[:, 1]).tolist()
-            anchors = {name: anchor_points(rows, name) for name in self._anchors}
+            anchor_arrays = {name: anchor_points(rows, name) for name in self._anchors}
+            anchors = {name: points.tolist() for name, points in anchor_arrays.items()}
             states = []
             for tid, class_id in zip(ids, rows[:, 6].astype(int).tolist()):
                 st = self.tracks.get(tid)
@@ -85,18 +86,19 @@ class Counter:
                 st.votes[cls] = st.votes.get(cls, 0) + 1
                 st.last_frame, st.last_time = frame, time
                 states.append(st)
-            for line in self.geometry.lines:
-                points = anchors[line.spec.anchor]
-                distances = line.signed_distance(points).tolist()
+            # Every line's distances (and every zone's depths) for every anchor in use, in one numpy pass each.
+            distances = {name: self.geometry.line_distances(p).tolist() for name, p in anchor_arrays.items()} if self.geometry.lines else {}
+            depths = {name: self.geometry.zone_depths(p).tolist() for name, p in anchor_arrays.items()} if self.geometry.zones else {}
+            for j, line in enumerate(self.geometry.lines):
+                points, row, hysteresis = anchors[line.spec.anchor], distances[line.spec.anchor][j], line.spec.hysteresis
                 for i, (tid, st) in enumerate(zip(ids, states)):
-                    event = self._line_step(line, tid, st, distances[i], line.spec.hysteresis * heights[i], points[i], frame, time)
+                    event = self._line_step(line, tid, st, row[i], hysteresis * heights[i], points[i], frame, time)
                     if event:
                         events.append(event)
-            for zone in self.geometry.zones:
-                points = anchors[zone.spec.anchor]
-                depths = zone.signed_depth(points).tolist()
+            for j, zone in enumerate(self.geometry.zones):
+                points, row, hysteresis = anchors[zone.spec.anchor], depths[zone.spec.anchor][j], zone.spec.hysteresis
                 for i, (tid, st) in enumerate(zip(ids, states)):
-                    event = self._zone_step(zone, tid, st, depths[i], zone.spec.hysteresis * heights[i], points[i], frame, time)
+                    event = self._zone_step(zone, tid, st, row[i], hysteresis * heights[i], points[i], frame, time)
                     if event:
                         events.append(event)
         if alive is not None:
@@ -114,18 +116,22 @@ class Counter:
         return events
 
     def _line_step(
-        self, line: Line, tid: int, st: _Track, distance: float, band: float, point: np.ndarray, frame: int, time: float
+        self, line: Line, tid: int, st: _Track, distance: float, band: float, point: list[float], frame: int, time: float
     ) -> Event | None:
         side = 1.0 if distance > 0 else -1.0
-        previous = st.sides.get(line.name)
-        if abs(distance) <= band:
+        name = line.spec.name
+        previous = st.sides.get(name)
+        if -band <= distance <= band:
             if previous is None:  # born in the band: on the side it is nearer to, until it leaves the band
-                st.sides[line.name] = [side, float(point[0]), float(point[1])]
+                st.sides[name] = [side, point[0], point[1]]
             return None  # in the dead band: the track keeps its side
-        st.sides[line.name] = [side, float(point[0]), float(point[1])]
-        if previous is None or previous[0] == side:
+        if previous is not None and previous[0] == side:
+            previous[1], previous[2] = point[0], point[1]
             return None
-        if not line.crossed_by(np.array(previous[1:]), point):
+        st.sides[name] = [side, point[0], point[1]]
+        if previous is None:
+            return None
+        if not line.crossed_by(previous[1:], point):
             return None  # changed side beyond an end of the segment
         cls = st.class_name
         if not self._counts_class(line.name, cls):
@@ -139,9 +145,9 @@ class Counter:
                 "kind": "cross", "direction": direction, "point": _point(point)}
 
     def _zone_step(
-        self, zone: Zone, tid: int, st: _Track, depth: float, band: float, point: np.ndarray, frame: int, time: float
+        self, zone: Zone, tid: int, st: _Track, depth: float, band: float, point: list[float], frame: int, time: float
     ) -> Event | None:
-        if abs(depth) <= band:
+        if -band <= depth <= band:
             return None
         inside = depth > 0
         state = st.zones.get(zone.name)
@@ -167,7 +173,7 @@ class Counter:
 
     def _exit(
         self, zone: str, tid: int, state: dict[str, Any], last_time: float, frame: int, time: float, reason: str,
-        point: np.ndarray | None = None,
+        point: list[float] | None = None,
     ) -> Event | None:
         cls = state.get("class")
         if not state.get("in") or cls is None:
@@ -238,5 +244,5 @@ class Counter:
         return counter
 
 
-def _point(point: np.ndarray) -> list[float]:
-    return [round(float(point[0]), 1), round(float(point[1]), 1)]
+def _point(point: list[float]) -> list[float]:
+    return [round(point[0], 1), round(point[1], 1)]

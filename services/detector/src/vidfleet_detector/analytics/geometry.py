@@ -7,7 +7,9 @@ coordinator or the capture image would have to carry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -40,16 +42,16 @@ class Line:
         rel = points - self.a
         return (d[0] * rel[:, 1] - d[1] * rel[:, 0]) / float(np.hypot(d[0], d[1]))
 
-    def crossed_by(self, p: np.ndarray, q: np.ndarray) -> bool:
+    def crossed_by(self, p: Sequence[float], q: Sequence[float]) -> bool:
         """Whether the move p -> q, from one side of the line to the other, passes between A and B."""
-        d = self.b - self.a
-        move = q - p
-        denominator = move[0] * d[1] - move[1] * d[0]
+        dx, dy = self.b[0] - self.a[0], self.b[1] - self.a[1]
+        mx, my = q[0] - p[0], q[1] - p[1]
+        denominator = mx * dy - my * dx
         if denominator == 0:
             return False
-        rel = self.a - p
+        rx, ry = self.a[0] - p[0], self.a[1] - p[1]
         # Where the move meets the infinite line, as a fraction t of A->B (0 at A, 1 at B).
-        t = (rel[0] * move[1] - rel[1] * move[0]) / denominator
+        t = (rx * my - ry * mx) / denominator
         return bool(0.0 <= t <= 1.0)
 
 
@@ -91,6 +93,40 @@ class ResolvedGeometry:
     height: int
     lines: tuple[Line, ...]
     zones: tuple[Zone, ...]
+
+    @cached_property
+    def _line_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a = np.array([line.a for line in self.lines]).reshape(-1, 2)
+        d = np.array([line.b - line.a for line in self.lines]).reshape(-1, 2)
+        return a, d, np.hypot(d[:, 0], d[:, 1])
+
+    @cached_property
+    def _edge_arrays(self) -> tuple[np.ndarray, ...]:
+        """Every zone's edges end to end, and where each zone's start (for reduceat)."""
+        starts = np.cumsum([0] + [len(zone.polygon) for zone in self.zones[:-1]])
+        a = np.concatenate([zone.polygon for zone in self.zones]) if self.zones else np.empty((0, 2))
+        b = np.concatenate([np.roll(zone.polygon, -1, axis=0) for zone in self.zones]) if self.zones else np.empty((0, 2))
+        e = b - a
+        return a[:, 0], a[:, 1], b[:, 1], e[:, 0], e[:, 1], e[:, 0] ** 2 + e[:, 1] ** 2, starts
+
+    def line_distances(self, points: np.ndarray) -> np.ndarray:
+        """(lines, M) Line.signed_distance of every line at once."""
+        a, d, length = self._line_arrays
+        rel_x = points[None, :, 0] - a[:, 0:1]
+        rel_y = points[None, :, 1] - a[:, 1:2]
+        return (d[:, 0:1] * rel_y - d[:, 1:2] * rel_x) / length[:, None]
+
+    def zone_depths(self, points: np.ndarray) -> np.ndarray:
+        """(zones, M) Zone.signed_depth of every zone at once: one pass over all their edges."""
+        ax, ay, by, ex, ey, length2, starts = self._edge_arrays
+        x, y = points[:, 0:1], points[:, 1:2]
+        spans = (ay > y) != (by > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = ax + (y - ay) * ex / ey
+        crossings = np.add.reduceat((spans & (x < x_at)).astype(np.int32), starts, axis=1)
+        t = np.clip(((x - ax) * ex + (y - ay) * ey) / length2, 0.0, 1.0)
+        distance = np.minimum.reduceat(np.hypot(x - (ax + t * ex), y - (ay + t * ey)), starts, axis=1)
+        return np.where(crossings % 2 == 1, distance, -distance).T
 
 
 def resolve(lines: list[LineSpec], zones: list[ZoneSpec], width: int, height: int) -> ResolvedGeometry:
