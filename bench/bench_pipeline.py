@@ -5,7 +5,9 @@
   (c) track:     model.track(source=video, stream=True)              (ultralytics' own tracking loop)
 
 Prints frames/s for each and the ratios. Every timing excludes model loading and includes a warm-up.
-Usage: python bench/bench_pipeline.py [--video V] [--model M] [--device cpu|cuda] [--half] [--batch 1 8 32]
+Then counting's cost: vidfleet with 4 counting lines and 4 zones against none (goal: >= 0.98x), the two
+runs alternated --rounds times and the median of each taken, so that a shared machine's noise hits both.
+Usage: python bench/bench_pipeline.py [--video V] [--model M] [--device cpu|cuda] [--half] [--batch 1 8 32] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -47,8 +49,26 @@ def _frame_count(video: Path) -> int:
     return count
 
 
-def bench_vidfleet(video: Path, config: JobConfig, out: Path) -> float:
-    runner = ModelRunner(config)
+# 4 lines (vertical, horizontal, diagonal, short) and 4 zones (rectangles, a triangle, a concave 8-gon), in pixels of 640x480.
+COUNTING = {
+    "lines": [
+        {"name": "gate", "points": [[320, 0], [320, 480]]},
+        {"name": "belt", "points": [[0, 240], [640, 240]], "directions": ["down", "up"]},
+        {"name": "diagonal", "points": [[0, 0], [640, 480]]},
+        {"name": "door", "points": [[100, 300], [250, 420]], "classes": ["circle"]},
+    ],
+    "zones": [
+        {"name": "dock", "polygon": [[0, 0], [200, 0], [200, 200], [0, 200]], "capacity": 2},
+        {"name": "yard", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]},
+        {"name": "wedge", "polygon": [[380, 80], [600, 420], [360, 420]]},
+        {"name": "u", "polygon": [[100, 100], [200, 100], [200, 300], [400, 300], [400, 100], [500, 100], [500, 400], [100, 400]]},
+    ],
+}
+
+
+def bench_vidfleet(video: Path, config: JobConfig, out: Path, runner: ModelRunner | None = None) -> float:
+    runner = runner or ModelRunner(config)
+    out.mkdir(parents=True, exist_ok=True)
     runner.predict([cv2.imread(str(_first_frame(video, out)))] * config.batch)  # warm-up
     ref = VideoRef(str(video), f"bench-b{config.batch}")
     started = time.perf_counter()
@@ -120,6 +140,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--half", action="store_true")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--rounds", type=int, default=3, help="Alternated runs with and without counting.")
     args = parser.parse_args()
     ensure_yolo_config_dir()
 
@@ -138,6 +159,51 @@ def main() -> None:
             fps = bench_vidfleet(video, base.merged({"batch": batch}), workdir)
             label = f"(a) vidfleet batch {batch}"
             print(f"{label:<28}{fps:>10.1f}{fps / predict_fps:>12.2f}{fps / track_fps:>10.2f}")
+        bench_counting(video, base.merged({"batch": max(args.batch)}), workdir, args.rounds)
+
+
+def bench_counting(video: Path, config: JobConfig, workdir: Path, rounds: int) -> None:
+    """vidfleet with 4 lines + 4 zones against none, alternated, same model and process; medians."""
+    import statistics
+
+    counting = config.merged(COUNTING)
+    runner = ModelRunner(config)
+    plain_fps, counting_fps = [], []
+    for _ in range(rounds):
+        plain_fps.append(bench_vidfleet(video, config, workdir / "plain", runner))
+        counting_fps.append(bench_vidfleet(video, counting, workdir / "counting", runner))
+    plain, counted = statistics.median(plain_fps), statistics.median(counting_fps)
+    events = sum(1 for _ in (workdir / "counting" / f"bench-b{config.batch}.events.jsonl").open())
+    print(f"\ncounting (batch {config.batch}, median of {rounds} alternated runs; {events} events a run)")
+    print(f"{'':<28}{'frames/s':>10}{'vs none':>12}   runs")
+    print(f"{'no lines or zones':<28}{plain:>10.1f}{1.0:>12.3f}   {', '.join(f'{v:.1f}' for v in plain_fps)}")
+    print(f"{'4 lines + 4 zones':<28}{counted:>10.1f}{counted / plain:>12.3f}   {', '.join(f'{v:.1f}' for v in counting_fps)}")
+    print(f"goal >= 0.98x: {'met' if counted / plain >= 0.98 else 'NOT met'}")
+    per_frame = counter_seconds_per_frame(workdir / "counting" / f"bench-b{config.batch}.tracks.txt", counting, runner.names)
+    print(f"the counter alone, replaying the tracks: {per_frame * 1e6:.0f} us a frame, {per_frame * plain:.2%} of a frame's time at {plain:.1f} fps")
+
+
+def counter_seconds_per_frame(tracks_file: Path, config: JobConfig, names: dict[int, str]) -> float:
+    """The counter on the recorded tracks, without the model: its own cost, free of the pipeline's noise."""
+    import numpy as np
+
+    from vidfleet_detector.analytics.counter import Counter
+    from vidfleet_detector.analytics.geometry import resolve
+
+    rows: dict[int, list[list[float]]] = {}
+    for line in tracks_file.read_text().splitlines():
+        frame, tid, x, y, w, h, score = (float(v) for v in line.split(",")[:7])
+        rows.setdefault(int(frame), []).append([x, y, x + w, y + h, tid, score, tid % 3])
+    last = max(rows)
+    frames = [np.array(rows.get(f, []), np.float64).reshape(-1, 7) for f in range(1, last + 1)]
+    best = float("inf")
+    for _ in range(5):
+        counter = Counter(resolve(config.lines, config.zones, 640, 480), names)
+        started = time.perf_counter()
+        for number, tracks in enumerate(frames, start=1):
+            counter.update(number, number / 15, tracks, {int(t) for t in tracks[:, 4]})
+        best = min(best, (time.perf_counter() - started) / len(frames))
+    return best
 
 
 if __name__ == "__main__":

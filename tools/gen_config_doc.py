@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from vidfleet_common.counting import LineSpec, ZoneSpec
 from vidfleet_common.job_config import JobConfig
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "job-config.md"
+
+
+def _table(model: type[BaseModel]) -> list[str]:
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        annotation = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        annotation = re.sub(r"\b(?:[a-z_]+\.)+([A-Z]\w*)", r"\1", annotation)  # vidfleet_common.counting.LineSpec -> LineSpec
+        annotation = re.sub(r"Literal\[[^\]]*\]", "str", annotation)  # the values are listed in the meaning
+        annotation = re.sub(r"^Optional\[(.*)\]$", r"\1 | None", annotation)
+        default = field.get_default(call_default_factory=True)
+        shown = "required" if field.is_required() else f"`{json.dumps(default)}`"
+        lines.append(f"| `{name}` | `{annotation}` | {shown} | {field.description} |")
+    return lines
 
 
 def render() -> str:
@@ -19,12 +36,18 @@ def render() -> str:
         "A job config is a JSON object; unknown keys and values of the wrong type are refused with",
         "one line naming the key, the expected type and the value given.",
         "",
-        "| key | type | default | meaning |",
-        "|---|---|---|---|",
+        *_table(JobConfig),
+        "",
+        "## `lines` items (LineSpec)",
+        "",
+        "Semantics, anchors and the dead band: [counting.md](counting.md).",
+        "",
+        *_table(LineSpec),
+        "",
+        "## `zones` items (ZoneSpec)",
+        "",
+        *_table(ZoneSpec),
     ]
-    for name, field in JobConfig.model_fields.items():
-        annotation = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
-        lines.append(f"| `{name}` | `{annotation}` | `{json.dumps(field.default)}` | {field.description} |")
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ import yaml
 from tests.conftest import BUNDLED_MODEL
 from tests.fleet import Fleet, MetricsProcess
 from tests.servers import free_port, wait_for
+from tests.webhooks import WebhookReceiver
 from vidfleet_common import metric_names as m
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,16 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 # What Grafana puts in place of its variables (VERIFYING-DEPLOYMENT.md section 7); dashboard variables match all.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1h"}
-JOB_CONFIG = {"model": BUNDLED_MODEL, "min_hits": 2, "max_age": 3}
+JOB_CONFIG = {
+    "model": BUNDLED_MODEL, "min_hits": 2, "max_age": 3,
+    "lines": [{"name": "gate", "points": [[0.5, 0], [0.5, 1]]}], "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
+}
+# The live stream counts a gate and a belt its objects cross every loop, and a keep-out zone (capacity 0) they enter.
+STREAM_COUNTING = {
+    **JOB_CONFIG,
+    "lines": [{"name": "gate", "points": [[0.5, 0], [0.5, 1]]}, {"name": "belt", "points": [[0, 0.5], [1, 0.5]]}],
+    "zones": [{"name": "keepout", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]], "capacity": 0}],
+}
 
 
 @dataclass
@@ -143,6 +153,7 @@ class Monitored:
     fleet: Fleet
     prometheus: Prometheus
     services: dict[str, MetricsProcess | None]  # None: the coordinator, whose /metrics is on its API port
+    webhook: WebhookReceiver
 
 
 @pytest.fixture(scope="module")
@@ -153,11 +164,12 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
     inputs = folder / "input"
     generate_video(inputs / "clip0.mp4", seed=70, frames=30, objects=3)
     generate_video(inputs / "clip1.mp4", seed=71, frames=24, objects=3)
-    generate_video(inputs / "street.mp4", seed=72, frames=60, objects=4)
+    generate_video(inputs / "street.mp4", seed=74, frames=60, objects=4)  # 3 clear crossings of the gate and belt a loop
     (inputs / "broken.mp4").write_text("not a video\n")
 
     fleet = Fleet.start(folder, inputs, workers=0)
     prometheus = None
+    webhook = WebhookReceiver().start()
     try:
         worker = fleet.add_worker("w1")
         capture = fleet.add_capture("cap1")
@@ -170,18 +182,19 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
         worker.wait_ready(fleet.coordinator)
         wait_for(lambda: all(t["health"] == "up" for t in prometheus.api("targets")["activeTargets"]) and len(targets) == 4,
                  timeout=90, what=f"every target up\n{fleet.logs()}", interval=0.5)
-        yield Monitored(fleet, prometheus, services)
+        yield Monitored(fleet, prometheus, services, webhook)
     finally:
         if prometheus is not None:
             prometheus.stop()
         fleet.close()
+        webhook.stop()
 
 
 @pytest.fixture(scope="module")
 def worked(monitored: Monitored) -> Monitored:
     """A batch job (two videos and an unreadable one: partial) and two streams (one tracked, one failing) have run."""
     fleet = monitored.fleet
-    for spec in ({"name": "street", "source": "street.mp4", "fps": 15, "loop": True},
+    for spec in ({"name": "street", "source": "street.mp4", "fps": 15, "loop": True, "config": STREAM_COUNTING, "webhook": monitored.webhook.url},
                  {"name": "broken", "source": "broken.mp4"}):
         response = fleet.coordinator.api("POST", "/streams", json=spec)
         assert response.status_code == 201, response.text
@@ -209,6 +222,12 @@ MOVED_BY_THE_RUN = {
     ("gpu-workers.json", "Device memory (A)"),
     ("gpu-workers.json", "Model busy (A)"),
     ("gpu-workers.json", "Model loads (A)"),
+    ("counting.json", "Crossings (range) (A)"),
+    ("counting.json", "Zone entries (range) (A)"),
+    ("counting.json", "Objects in zones (A)"),
+    ("counting.json", "Zones over capacity (A)"),
+    ("counting.json", "Batch zone entries (range) (A)"),
+    ("counting.json", "Webhook events (range) (A)"),
 }
 
 
@@ -277,6 +296,7 @@ def test_every_rule_evaluates_and_a_real_condition_raises_its_alert(worked: Moni
     # The recording rules the dashboards read hold data from the run: the partial job (the only job), the tracked stream.
     wait_for(lambda: prometheus.query("vidfleet:job_failure_ratio:1h == 1"), timeout=20, what="the failure ratio of the partial job")
     wait_for(lambda: prometheus.query('vidfleet:stream_lag_seconds:max{stream="street"}'), timeout=20, what="the stream's lag in seconds")
+    wait_for(lambda: prometheus.query('vidfleet:zone_objects:sum{stream="street", zone="keepout"} > 0'), timeout=30, what="objects in the zone")
 
     # The broken stream is wanted and never captures: its alert goes pending (it fires only after 5 minutes).
     def pending() -> list[dict[str, Any]]:
@@ -285,7 +305,15 @@ def test_every_rule_evaluates_and_a_real_condition_raises_its_alert(worked: Moni
     (alert,) = wait_for(pending, timeout=30, what="VidfleetStreamsNotCapturing pending", interval=0.5)
     assert alert["state"] == "pending" and float(alert["value"]) == 1.0
     assert alert["annotations"]["runbook_url"] == "docs/alerts.md#vidfleetstreamsnotcapturing"
-    firing = [a["labels"]["alertname"] for a in prometheus.api("alerts")["alerts"] if a["state"] == "firing"]
+
+    # Objects in the keep-out zone (capacity 0): its alert goes pending (or fires, a minute on), for that zone only.
+    def over_capacity() -> list[dict[str, Any]]:
+        return [a for a in prometheus.api("alerts")["alerts"] if a["labels"]["alertname"] == "VidfleetZoneOverCapacity"]
+
+    (zone_alert,) = wait_for(over_capacity, timeout=30, what="VidfleetZoneOverCapacity pending", interval=0.5)
+    assert (zone_alert["labels"]["stream"], zone_alert["labels"]["zone"]) == ("street", "keepout") and float(zone_alert["value"]) >= 1
+    provoked = {"VidfleetZoneOverCapacity"}
+    firing = [a["labels"]["alertname"] for a in prometheus.api("alerts")["alerts"] if a["state"] == "firing" and a["labels"]["alertname"] not in provoked]
     assert firing == [], f"alerts firing on a healthy fleet: {firing}"
 
 

@@ -41,3 +41,11 @@ def test_a_service_imports_no_other_service(service: str) -> None:
 def test_cpu_services_never_name_torch(service: str) -> None:
     imports = imported_modules(SERVICES / service / "src" / PACKAGES[service])
     assert not {name: files for name, files in imports.items() if name in HEAVY}
+
+
+@pytest.mark.parametrize("service", sorted(PACKAGES))
+def test_every_source_folder_is_a_package_the_image_installs(service: str) -> None:
+    """setuptools' find_packages (what the images' wheels use) skips a folder without __init__.py."""
+    root = SERVICES / service / "src" / PACKAGES[service]
+    folders = {f.parent for f in root.rglob("*.py")}
+    assert [str(f.relative_to(SERVICES)) for f in sorted(folders) if not (f / "__init__.py").exists()] == []

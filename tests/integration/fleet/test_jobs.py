@@ -214,3 +214,47 @@ def test_tasks_lists_workers_and_queued_work(fleet: Fleet, fleet_videos: Path, v
     assert shown.returncode == 0, shown.stderr
     assert "w1@test" in shown.stdout and "w2@test" in shown.stdout and f"job {job['job_id']}" in shown.stdout
     assert fleet.coordinator.wait_finished(job["job_id"], timeout=300)["state"] == "succeeded"
+
+
+def test_a_counting_job_on_the_fleet_writes_what_vidfleet_process_writes_and_sums_the_counts(
+    fleet: Fleet, fleet_videos: Path, vidfleet_cli: list[str], tmp_path: Path
+) -> None:
+    counting = {
+        **JOB_CONFIG,
+        "lines": [{"name": "gate", "points": [[0.5, 0], [0.5, 1]]}],
+        "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
+    }
+    before = {}
+    for worker in fleet.workers:
+        for key, value in samples(worker.metrics()).items():
+            before[key] = before.get(key, 0.0) + value
+    videos = [str(fleet_videos / "short" / f"clip{i}.mp4") for i in range(4)]
+    finished = fleet.coordinator.wait_finished(fleet.submit(videos, counting)["job_id"])
+    assert finished["state"] == "succeeded", finished
+    result, out_dir = result_json(finished), Path(finished["out_dir"])
+    assert len({v["worker"] for v in result["videos"]}) == 2, "shared by both workers"
+    entries = [v["counts"]["zones"]["all"]["entries"] for v in result["videos"]]
+    assert all(entries) and result["counts"]["zones"]["all"]["entries"] == sum(entries)
+    for direction in ("in", "out"):
+        assert result["counts"]["lines"]["gate"]["crossings"][direction] == sum(v["counts"]["lines"]["gate"]["crossings"][direction] for v in result["videos"])
+
+    # The fleet runs `vidfleet process`'s own function: the same events file, byte for byte.
+    config = tmp_path / "job.json"
+    config.write_text(json.dumps(counting))
+    embedded = subprocess.run([*vidfleet_cli, "process", videos[1], "--config", str(config), "--out", str(tmp_path / "local"), "--quiet"],
+                              capture_output=True, text=True, timeout=300)
+    assert embedded.returncode == 0, embedded.stderr
+    assert (out_dir / "clip1.events.jsonl").read_text() == (tmp_path / "local" / "clip1.events.jsonl").read_text() != ""
+    local = json.loads((tmp_path / "local" / "result.json").read_text())
+    assert local["videos"][0]["counts"] == next(v["counts"] for v in result["videos"] if v["name"] == "clip1")
+
+    # The workers export the totals, with no per-video label.
+    after = {}
+    for worker in fleet.workers:
+        for key, value in samples(worker.metrics()).items():
+            after[key] = after.get(key, 0.0) + value
+    assert total(after, "vidfleet_batch_zone_entries_total", zone="all") - total(before, "vidfleet_batch_zone_entries_total", zone="all") == sum(entries)
+    crossed = sum(result["counts"]["lines"]["gate"]["crossings"].values())
+    assert total(after, "vidfleet_batch_line_crossings_total", line="gate") - total(before, "vidfleet_batch_line_crossings_total", line="gate") == crossed
+    labels = {label for (metric, ls) in after if metric.startswith(("vidfleet_batch_line", "vidfleet_batch_zone")) for label in dict(ls)}
+    assert labels <= {"line", "zone", "direction", "class_name"}

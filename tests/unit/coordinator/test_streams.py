@@ -52,6 +52,33 @@ def test_specs_are_validated_and_sources_confined(settings: Settings, tmp_path: 
         make_spec({"name": "x", "source": "0", "config": {"confidence": 0.5}}, settings)
 
 
+def test_a_streams_counting_config_and_webhook_are_validated_when_added(settings: Settings) -> None:
+    bowtie = {"zones": [{"name": "dock", "polygon": [[0, 0], [10, 10], [10, 0], [0, 10]]}]}
+    with pytest.raises(ConfigError, match=r"^config key 'zones.0.polygon': a self-intersecting polygon"):
+        make_spec({"name": "x", "source": "0", "config": bowtie}, settings)
+    with pytest.raises(ConfigError, match="stream field 'webhook': a webhook is an http:// or https:// URL"):
+        make_spec({"name": "x", "source": "0", "webhook": "ftp://hooks/1"}, settings)
+    with pytest.raises(ConfigError, match="stream field 'max_events'"):
+        make_spec({"name": "x", "source": "0", "max_events": 10}, settings)
+    spec = make_spec({"name": "x", "source": "0", "webhook": "https://u:secret@hooks.example/x", "config": {"lines": [{"name": "gate", "points": [[0.5, 0], [0.5, 1]]}]}}, settings)
+    assert spec.webhook == "https://u:secret@hooks.example/x" and spec.max_events == 10_000
+
+
+def test_a_streams_counts_are_in_its_status_and_forgotten_with_it(registry: StreamRegistry) -> None:
+    registry.add(StreamSpec(name="c", source="0", webhook="https://u:secret@hooks.example/c"))
+    status = registry.status(registry.get("c"))
+    assert status.counts is None and status.spec.webhook == "https://***@hooks.example/c", "the webhook's credentials are not shown"
+    counts = {"lines": {"gate": {"crossings": {"in": 3, "out": 1}, "by_class": {}}}, "zones": {}}
+    registry.redis.hset(registry.keys.counting_state("c"), mapping={"state": "{}", "counts": json.dumps(counts)})
+    registry.redis.set(registry.keys.webhook_cursor("c"), "{}")
+    registry.redis.xadd(registry.keys.events("c"), {"event": "{}"})
+    assert registry.status(registry.get("c")).counts.lines["gate"].crossings == {"in": 3, "out": 1}
+    registry.remove("c")
+    assert registry.forget("c")
+    assert not registry.redis.exists(registry.keys.counting_state("c"), registry.keys.webhook_cursor("c"))
+    assert registry.redis.xlen(registry.keys.events("c")) == 1, "events are kept, like the tracks"
+
+
 def test_add_list_remove(registry: StreamRegistry) -> None:
     registry.add(StreamSpec(name="a", source="0"))
     with pytest.raises(StreamExists, match="stream 'a' exists"):

@@ -117,3 +117,15 @@ class RedisKeys:
 
     def tracks(self, stream: str) -> str:
         return f"{self.prefix}tracks:{stream}"
+
+    def events(self, stream: str) -> str:
+        """Counting events of a live stream (one entry per event), trimmed to the stream's max_events."""
+        return f"{self.prefix}events:{stream}"
+
+    def counting_state(self, stream: str) -> str:
+        """Hash: `state` (the live counter's JSON, which a replacement detector resumes) and `counts`."""
+        return f"{self.prefix}counting:{stream}"
+
+    def webhook_cursor(self, stream: str) -> str:
+        """The id of the last event of `stream` its webhook acknowledged."""
+        return f"{self.prefix}events:{stream}:webhook"

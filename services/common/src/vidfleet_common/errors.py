@@ -8,6 +8,8 @@ class VidfleetError(Exception):
 class ConfigError(VidfleetError, ValueError):
     """A job config or a setting is invalid: names the key, what was expected and what was given."""
 
+    kind = "config"
+
 
 class InputError(VidfleetError):
     """An input (path, URL) cannot be used."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vidfleet_common.counting import MAX_LINES, MAX_ZONES, LineSpec, ZoneSpec, check_definitions
 from vidfleet_common.errors import ConfigError
 from vidfleet_common.validation import describe_validation_error
 
@@ -46,6 +47,16 @@ class JobConfig(BaseModel):
     half: bool = Field(False, description="FP16 inference (CUDA only).")
     batch: int = Field(4, ge=1, le=256, description="Frames per model call.")
 
+    # Counting (docs/counting.md)
+    lines: list[LineSpec] = Field(
+        default_factory=list,
+        description=f"Counting lines (at most {MAX_LINES}): {{name, points: [[x, y], [x, y]], directions?, classes?, anchor?, hysteresis?, units?}}.",
+    )
+    zones: list[ZoneSpec] = Field(
+        default_factory=list,
+        description=f"Counting zones (at most {MAX_ZONES}): {{name, polygon: [[x, y], ...], classes?, capacity?, anchor?, hysteresis?, units?}}.",
+    )
+
     @field_validator("imgsz")
     @classmethod
     def _multiple_of_32(cls, value: int | None) -> int | None:
@@ -67,6 +78,17 @@ class JobConfig(BaseModel):
         if base not in {"auto", "cpu", "cuda", "mps"} and not value.replace(",", "").isdigit():
             raise ValueError(f"device must be auto, cpu, cuda, cuda:N, N or mps, got {value!r}")
         return value
+
+    @field_validator("lines", "zones")
+    @classmethod
+    def _definitions(cls, value: list[LineSpec] | list[ZoneSpec], info: Any) -> list[Any]:
+        check_definitions(value if info.field_name == "lines" else [], value if info.field_name == "zones" else [])
+        return value
+
+    @property
+    def counting(self) -> bool:
+        """Whether any line or zone is defined."""
+        return bool(self.lines or self.zones)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> JobConfig:

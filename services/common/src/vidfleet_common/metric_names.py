@@ -114,6 +114,34 @@ LIVE_LATENCY = MetricSpec(
     "vidfleet_live_latency_seconds", "histogram", ("stream",), "End-to-end latency: capture timestamp to tracks appended."
 )
 
+# Counting lines and zones (docs/counting.md). Live: one series per stream, line or zone, direction and class,
+# bounded by MAX_LINES / MAX_ZONES per stream and MAX_CLASS_LABELS per line or zone (further classes: "other").
+LINE_CROSSINGS = MetricSpec(
+    "vidfleet_line_crossings_total", "counter", ("stream", "line", "direction", "class_name"), "Tracks that crossed a live stream's counting line."
+)
+ZONE_ENTRIES = MetricSpec("vidfleet_zone_entries_total", "counter", ("stream", "zone", "class_name"), "Tracks that entered a live stream's zone.")
+ZONE_OBJECTS = MetricSpec("vidfleet_zone_objects", "gauge", ("stream", "zone", "class_name"), "Tracks inside a live stream's zone now.")
+ZONE_CAPACITY = MetricSpec(
+    "vidfleet_zone_capacity", "gauge", ("stream", "zone"), "The capacity a zone's config gives it (zones with a capacity only)."
+)
+ZONE_DWELL = MetricSpec(
+    "vidfleet_zone_dwell_seconds", "histogram", ("stream", "zone"), "Seconds a track spent inside a live stream's zone, observed when it exits."
+)
+WEBHOOK_REQUESTS = MetricSpec(
+    "vidfleet_webhook_requests_total", "counter", ("stream", "outcome"), "Event batches POSTed to a stream's webhook, by outcome (delivered/failed)."
+)
+WEBHOOK_EVENTS = MetricSpec(
+    "vidfleet_webhook_events_total", "counter", ("stream", "outcome"),
+    "Counting events by webhook outcome: delivered, or dropped (trimmed from the event stream before delivery).",
+)
+# Batch jobs: totals per worker over the videos it finished, never per video (bounded: MAX_BATCH_NAMES names).
+BATCH_LINE_CROSSINGS = MetricSpec(
+    "vidfleet_batch_line_crossings_total", "counter", ("line", "direction", "class_name"), "Line crossings counted in the videos a worker finished."
+)
+BATCH_ZONE_ENTRIES = MetricSpec(
+    "vidfleet_batch_zone_entries_total", "counter", ("zone", "class_name"), "Zone entries counted in the videos a worker finished."
+)
+
 # The coordinator's view of live streams.
 STREAMS_WANTED = MetricSpec("vidfleet_streams_wanted", "gauge", (), "Streams registered (wanted), the capture scaling signal.", "coordinator")
 STREAMS_CAPTURING = MetricSpec("vidfleet_streams_capturing", "gauge", (), "Wanted streams whose capture is running (not starting, reconnecting or failed).", "coordinator")
@@ -159,6 +187,15 @@ ALL: tuple[MetricSpec, ...] = (
     LIVE_FRAMES,
     LIVE_SKIPPED,
     LIVE_LATENCY,
+    LINE_CROSSINGS,
+    ZONE_ENTRIES,
+    ZONE_OBJECTS,
+    ZONE_CAPACITY,
+    ZONE_DWELL,
+    WEBHOOK_REQUESTS,
+    WEBHOOK_EVENTS,
+    BATCH_LINE_CROSSINGS,
+    BATCH_ZONE_ENTRIES,
     STREAMS_WANTED,
     STREAMS_CAPTURING,
     STREAM_LENGTH,

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidfleet_common.counts import Counts
 
 RESULT_FILE = "result.json"
 
@@ -31,6 +32,7 @@ class VideoOutputs(BaseModel):
     tracks: str | None = None
     detections: str | None = None
     annotated: str | None = None
+    events: str | None = None
 
 
 class VideoResult(BaseModel):
@@ -56,6 +58,7 @@ class VideoResult(BaseModel):
     seconds: float = Field(0.0, description="Wall-clock seconds spent on this video.")
     fps: float = Field(0.0, description="Frames read per wall-clock second.")
     outputs: VideoOutputs = Field(default_factory=VideoOutputs)
+    counts: Counts | None = Field(None, description="What the config's lines and zones counted (null without any).")
     worker: str | None = Field(None, description="The fleet worker that processed it (absent for `vidfleet process`).")
     attempts: int = Field(1, description="Times a worker started this video: 2 or more when it was given back after its worker died.")
 
@@ -74,6 +77,7 @@ class JobResult(BaseModel):
     state: str = Field(description="succeeded, partial, failed or cancelled.")
     message: str
     videos: list[VideoResult]
+    counts: Counts | None = Field(None, description="The videos' counts summed (null when the config has no lines or zones).")
     config: dict[str, Any]
     versions: dict[str, str]
     timings: dict[str, float]

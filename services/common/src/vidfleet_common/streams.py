@@ -54,6 +54,19 @@ class StreamSpec(BaseModel):
     count: int | None = Field(None, ge=1, description="Stop after this many frames.")
     policy: Literal["latest", "all"] = Field("latest", description="When the detector falls behind: skip to the newest frames, or process all.")
     config: dict[str, Any] = Field(default_factory=dict, description="Detection config (job config keys) for this stream.")
+    max_events: int = Field(
+        10_000, ge=100, le=10_000_000, description="Counting events the event stream keeps (MAXLEN ~): its retention."
+    )
+    webhook: str | None = Field(
+        None, description="http(s) URL that receives the stream's counting events: a JSON POST per batch, retried with backoff."
+    )
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value, re.IGNORECASE):
+            raise ValueError(f"a webhook is an http:// or https:// URL, got {value!r}")
+        return value
 
     @field_validator("name")
     @classmethod

@@ -35,6 +35,9 @@ def describe_validation_error(error: ValidationError, *, what: str = "config key
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown {what} '{key}'")
             continue
+        if item["type"] == "value_error":  # our own validators: the message names the value itself
+            lines.append(f"{what} '{key}': {item['ctx']['error']}")
+            continue
         expected = _EXPECTED.get(item["type"])
         reason = f"expected {expected}" if expected else item["msg"].lower()
         lines.append(f"{what} '{key}': {reason}, got {given!r} ({type(given).__name__})")

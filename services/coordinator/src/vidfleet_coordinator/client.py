@@ -73,11 +73,17 @@ class CoordinatorClient:
             raise ServerError(f"{_detail(response)} (HTTP {response.status_code})", response.status_code)
 
     def tail_tracks(self, name: str, *, follow: bool, last: int, seconds: float | None) -> Iterator[dict[str, Any]]:
+        return self._tail(f"/streams/{name}/tracks", follow=follow, last=last, seconds=seconds)
+
+    def tail_events(self, name: str, *, follow: bool, last: int, seconds: float | None) -> Iterator[dict[str, Any]]:
+        return self._tail(f"/streams/{name}/events", follow=follow, last=last, seconds=seconds)
+
+    def _tail(self, path: str, *, follow: bool, last: int, seconds: float | None) -> Iterator[dict[str, Any]]:
         params: dict[str, Any] = {"follow": follow, "last": last}
         if seconds:
             params["seconds"] = seconds
         try:
-            with self.http.stream("GET", f"/streams/{name}/tracks", params=params, timeout=None) as response:
+            with self.http.stream("GET", path, params=params, timeout=None) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise ServerError(f"{_detail(response)} (HTTP {response.status_code})", response.status_code)

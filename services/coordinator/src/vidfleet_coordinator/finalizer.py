@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from vidfleet_common.counts import sum_counts
 from vidfleet_common.jobs import JobRecord, JobState, JobStore
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_common.redis_connection import report_failure
@@ -124,6 +125,7 @@ def job_result(record: JobRecord, videos: list[VideoResult], *, cancelled: bool)
         state=state,
         message=message,
         videos=videos,
+        counts=sum_counts(v.counts for v in videos),
         config=record.config,
         versions=versions(),
         timings={"total_s": round(max(total, 0.0), 3), "video_s": round(sum(v.seconds for v in videos), 3)},

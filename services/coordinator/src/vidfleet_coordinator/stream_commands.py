@@ -1,4 +1,4 @@
-"""`vidfleet streams add | ls | rm` and `vidfleet tracks tail`: live streams through the coordinator."""
+"""`vidfleet streams add | ls | rm`, `vidfleet tracks tail` and `vidfleet events tail`: live streams through the coordinator."""
 
 from __future__ import annotations
 
@@ -29,16 +29,22 @@ def streams_group() -> None:
 @click.option("--width", type=int, default=None, help="Resize frames to this width.")
 @click.option("--loop", is_flag=True, help="Play a file source in a loop.")
 @click.option("--no-realtime", is_flag=True, help="Read a file source as fast as possible instead of at its frame rate.")
+@click.option("--webhook", default=None, help="http(s) URL that receives the counting events (a JSON POST per batch).")
+@click.option("--max-events", type=int, default=None, help="Counting events the event stream keeps (default 10000).")
 @server_option
 def add_command(
     name: str, source: str, fps: float | None, config_file: Path | None, retention: float | None, policy: str | None,
-    codec: str | None, quality: int | None, width: int | None, loop: bool, no_realtime: bool, server: str | None,
+    codec: str | None, quality: int | None, width: int | None, loop: bool, no_realtime: bool, webhook: str | None,
+    max_events: int | None, server: str | None,
 ) -> None:
     """Want a stream NAME from SOURCE: a webcam index, an rtsp/http(s) URL, or a file under the input roots."""
     if "://" not in source and not source.isdigit() and os.path.exists(source):
         source = os.path.abspath(source)
     spec: dict[str, Any] = {"name": name, "source": source, "config": _load_config(config_file)}
-    for key, value in (("fps", fps), ("retention_seconds", retention), ("policy", policy), ("codec", codec), ("quality", quality), ("width", width)):
+    for key, value in (
+        ("fps", fps), ("retention_seconds", retention), ("policy", policy), ("codec", codec), ("quality", quality), ("width", width),
+        ("webhook", webhook), ("max_events", max_events),
+    ):
         if value is not None:
             spec[key] = value
     if loop:
@@ -65,6 +71,18 @@ def ls_command(server: str | None, as_json: bool) -> None:
             f"{s['name']:<16} {s['state']:<12} {_num(s['capture_fps'], 'fps'):>8} {_num(s['detector_fps'], 'fps'):>8} "
             f"{_num(s['lag'], ''):>6} {_num(s['latency_ms'], 'ms'):>9} {s['skipped']:>8}  {tail}"
         )
+        counted = s.get("counting_error") or _counts(s.get("counts"))
+        if counted:
+            click.echo(f"{'':<16} {counted}")
+
+
+def _counts(counts: dict[str, Any] | None) -> str:
+    """One line: `gate: in 3, out 1 · dock: 2 inside, 5 entries`."""
+    if not counts:
+        return ""
+    parts = [f"{name}: " + ", ".join(f"{d} {n}" for d, n in line["crossings"].items()) for name, line in counts["lines"].items()]
+    parts += [f"{name}: {zone['inside']} inside, {zone['entries']} entries" for name, zone in counts["zones"].items()]
+    return " · ".join(parts)
 
 
 def _num(value: float | int | None, unit: str) -> str:
@@ -111,4 +129,29 @@ def tail_command(name: str, last: int, no_follow: bool, seconds: float | None, s
         pass
 
 
-STREAM_COMMANDS = (streams_group, tracks_group)
+@click.group("events")
+def events_group() -> None:
+    """Counting events of live streams: line crossings, zone entries and exits."""
+
+
+@events_group.command("tail")
+@click.argument("name")
+@click.option("--last", type=int, default=10, show_default=True, help="Start with this many of the latest events.")
+@click.option("--no-follow", is_flag=True, help="Print the latest events and stop.")
+@click.option("--seconds", type=float, default=None, help="Stop following after this long.")
+@server_option
+def events_tail_command(name: str, last: int, no_follow: bool, seconds: float | None, server: str | None) -> None:
+    """Print NAME's counting events as they happen, one JSON object per event."""
+    client = _client(server)
+
+    def lines() -> None:
+        for event in client.tail_events(name, follow=not no_follow, last=last, seconds=seconds):
+            click.echo(json.dumps(event, separators=(",", ":")))
+
+    try:
+        _call(lines)
+    except KeyboardInterrupt:
+        pass
+
+
+STREAM_COMMANDS = (streams_group, tracks_group, events_group)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, ValidationError
 
 from vidfleet_common.contracts import RedisKeys
+from vidfleet_common.counts import Counts
 from vidfleet_common.errors import ConfigError, InputError
 from vidfleet_common.inputs import inside_roots
 from vidfleet_common.job_config import JobConfig
@@ -29,7 +30,8 @@ LIVE_CAPTURE_STATES = ("starting", "running", "reconnecting")
 # Forget a removed stream once nothing feeds or reads it: no capture lock, no capture task on its way,
 # no detector lease, no live capture state. Checked and deleted in one step, so that nothing appends
 # between the two (a capture that starts later finds the stop key and appends nothing).
-# KEYS: registry, removed set, owner lock, starting marker, lease, capture status, detector status, frames.
+# KEYS: registry, removed set, owner lock, starting marker, lease, capture status, detector status, frames,
+# counting state, webhook cursor (the events stream is kept, like the tracks).
 # ARGV: name, then the capture states that mean "still capturing" (LIVE_CAPTURE_STATES).
 # Returns 1 when forgotten, 0 while still in use, -1 when the stream was added again.
 _FORGET = """
@@ -42,7 +44,7 @@ local state = redis.call('hget', KEYS[6], 'state')
 for i = 2, #ARGV do
   if state == ARGV[i] then return 0 end
 end
-redis.call('del', KEYS[6], KEYS[7], KEYS[8])
+redis.call('del', KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
 redis.call('srem', KEYS[2], ARGV[1])
 return 1
 """
@@ -67,6 +69,8 @@ class StreamStatus(BaseModel):
     latency_ms: float | None = Field(None, description="Recent capture-to-tracks latency.")
     skipped: int = 0
     length: int = Field(0, description="Frames held in the frame stream.")
+    counts: Counts | None = Field(None, description="What the stream's counting lines and zones counted so far (null without any).")
+    counting_error: str | None = Field(None, description="Why the detector does not count this stream (a class the model lacks, a point outside the frame).")
     spec: StreamSpec
 
 
@@ -132,7 +136,7 @@ class StreamRegistry:
         k = self.keys
         keys = [
             k.stream_registry(), k.streams_removed(), k.capture_owner(name), k.capture_starting(name), k.stream_lease(name),
-            k.capture_status(name), k.detector_status(name), k.frames(name),
+            k.capture_status(name), k.detector_status(name), k.frames(name), k.counting_state(name), k.webhook_cursor(name),
         ]
         return int(self._forget(keys=keys, args=[name, *LIVE_CAPTURE_STATES])) == 1
 
@@ -168,8 +172,15 @@ class StreamRegistry:
             latency_ms=_float(detector.get("latency_ms")) if lease else None,
             skipped=int(detector.get("skipped", 0) or 0),
             length=int(self.redis.xlen(self.keys.frames(spec.name))),
-            spec=spec,
+            counts=self.counts(spec.name),
+            counting_error=detector.get("counting_error") if lease else None,
+            spec=spec.model_copy(update={"webhook": scrub_url(spec.webhook)}) if spec.webhook else spec,
         )
+
+    def counts(self, name: str) -> Counts | None:
+        """The counts the stream's detector last committed (None before any)."""
+        raw = self.redis.hget(self.keys.counting_state(name), "counts")
+        return Counts.model_validate_json(raw) if raw else None
 
     def lag(self, name: str) -> int | None:
         """Entries not yet delivered to the detectors' consumer group (None before a detector joined)."""

@@ -59,7 +59,7 @@ def process_command(inputs: tuple[str, ...], out_dir: Path | None, config_file: 
     """Detect and track objects in videos: files, folders (recursively) and http(s) URLs.
 
     Writes <video>.tracks.txt (MOT), <video>.detections.jsonl, <video>.annotated.mp4 (with
-    --visualize) and result.json under --out.
+    --visualize), <video>.events.jsonl (with counting lines or zones in the config) and result.json under --out.
     """
     from vidfleet_detector.job import run_job
     from vidfleet_detector.progress import TqdmProgress
@@ -69,7 +69,10 @@ def process_command(inputs: tuple[str, ...], out_dir: Path | None, config_file: 
     except ConfigError as exc:
         raise OneLineError(str(exc)) from None
     out = out_dir or Path(config.output_folder or "results")
-    result = run_job(list(inputs), config, out, progress=lambda: TqdmProgress(enabled=not quiet))
+    try:
+        result = run_job(list(inputs), config, out, progress=lambda: TqdmProgress(enabled=not quiet))
+    except ConfigError as exc:  # a counting class the model does not have
+        raise OneLineError(str(exc)) from None
     _print_summary(result, out)
     if not result.success:
         sys.exit(EXIT_FAILED_VIDEOS)

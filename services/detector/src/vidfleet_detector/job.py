@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from vidfleet_common.counting import check_class_names
+from vidfleet_common.counts import sum_counts
 from vidfleet_common.errors import ModelError
 from vidfleet_common.inputs import DEFAULT_URL_SCHEMES, VideoRef, resolve_inputs
 from vidfleet_common.job_config import JobConfig
@@ -24,7 +26,9 @@ def run_job(
     input_roots: Sequence[Path] = (),
     url_schemes: Sequence[str] = DEFAULT_URL_SCHEMES,
 ) -> JobResult:
-    """Process every input; failures are recorded per video and the rest go on. Writes result.json."""
+    """Process every input; failures are recorded per video and the rest go on. Writes result.json.
+
+    Raises ConfigError (before any video) when a counting line or zone names a class the model does not have."""
     started_at, started = now_iso(), time.perf_counter()
     refs = resolve_inputs(inputs, input_roots=input_roots, url_schemes=url_schemes)
     runner: ModelRunner | None = None
@@ -39,6 +43,8 @@ def run_job(
             except ModelError as exc:
                 model_error = exc
             model_load_s = time.perf_counter() - t0
+            if runner is not None:
+                check_class_names(config.lines, config.zones, runner.names, model=config.model)
         if model_error is not None and not ref.error:
             results.append(_failed(ref, str(model_error), "model"))
             continue
@@ -71,6 +77,7 @@ def _job_result(
         state=state,
         message=message,
         videos=videos,
+        counts=sum_counts(v.counts for v in videos),
         config=config.model_dump(mode="json"),
         versions=versions(),
         timings={

@@ -17,6 +17,7 @@ from vidfleet_common.errors import VidfleetError
 from vidfleet_common.inputs import VideoRef
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.results import VideoOutcome, VideoOutputs, VideoResult
+from vidfleet_detector.analytics.video import EVENTS_SUFFIX, VideoCounting
 from vidfleet_detector.decode import DecodedFrame, FrameReader, VideoInfo
 from vidfleet_detector.drawing import draw_tracks
 from vidfleet_detector.model_runner import Detections, ModelRunner
@@ -67,6 +68,7 @@ class _Post:
     detections: DetectionsWriter
     annotated: AnnotatedWriter | None
     names: dict[int, str]
+    counting: VideoCounting | None = None
     observer: PipelineObserver | None = None
     queue: queue.Queue[_Batch | None] = field(default_factory=lambda: queue.Queue(maxsize=4))
     error: BaseException | None = None
@@ -79,8 +81,11 @@ class _Post:
                     self.detections.write(number, dets.boxes, dets.scores, dets.class_ids)
                     tracks = self.tracker.update(dets.as_sort_input())
                     self.tracks.write(number, tracks)
+                    if self.counting is not None:
+                        self.counting.frame(frame.index, tracks, self.tracker.track_ids)
                     if self.annotated is not None:
-                        self.annotated.write(draw_tracks(frame.image, tracks, self.names))
+                        image = draw_tracks(frame.image, tracks, self.names)
+                        self.annotated.write(self.counting.draw(image) if self.counting is not None else image)
                 if self.observer is not None:
                     self.observer.on_tracks(self.tracker.active_tracks)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the model's thread
@@ -116,15 +121,17 @@ def process_video(
     info = reader.info
     if progress:
         progress.start(ref, info.total_frames)
-    staged = _stage(out_dir, ref.name, config.visualize, temp_owner)
+    staged = _stage(out_dir, ref.name, config.visualize, config.counting, temp_owner)
     post: _Post | None = None
     try:
+        counting = _counting(config, runner, info, staged.get("events"))
         post = _Post(
             tracker=Sort(max_age=config.max_age, min_hits=config.min_hits, iou_threshold=config.iou_threshold),
             tracks=TracksWriter(staged["tracks"]),
             detections=DetectionsWriter(staged["detections"], runner.names, max_in_memory=config.max_detections_in_memory),
             annotated=_annotated_writer(staged.get("annotated"), info, config.skip_frames),
             names=runner.names,
+            counting=counting,
             observer=observer,
         )
         worker = threading.Thread(target=post.run, name="vidfleet-post", daemon=True)
@@ -150,13 +157,17 @@ def process_video(
             worker.join()
         if post.error:
             raise post.error
+        if counting is not None:
+            counting.finish(reader.frames_read)
         _close_writers(post)
         for file in staged.values():
             file.commit()
     except _Cancelled:
+        reader.close()
         _abandon(post, staged, keep_partial=config.save_intermediate_results)
         return _finish(progress, VideoResult(**base, outcome=VideoOutcome.CANCELLED, error="cancelled", error_kind="cancelled", **_stats(reader, info, started)))
     except Exception as exc:  # noqa: BLE001 - one video's failure must not end the job
+        reader.close()  # idempotent; a failure before the first batch (a writer, the counting config) leaves it running
         _abandon(post, staged, keep_partial=config.save_intermediate_results)
         kind = getattr(exc, "kind", None) or ("model" if "model" in type(exc).__name__.lower() else "internal")
         message = str(exc) if isinstance(exc, VidfleetError) else f"{ref.display}: {type(exc).__name__}: {exc}"
@@ -171,6 +182,7 @@ def process_video(
         track_rows=post.tracks.rows,
         warning=_short_read_warning(reader.frames_read, info.total_frames),
         outputs=VideoOutputs(**{k: str(f.final.relative_to(out_dir)) for k, f in staged.items()}),
+        counts=post.counting.counts if post.counting is not None else None,
         **_stats(reader, info, started),
     )
     return _finish(progress, result)
@@ -180,11 +192,19 @@ def _result_base(ref: VideoRef) -> dict[str, str]:
     return {"video": ref.display, "name": ref.name}
 
 
-def _stage(out_dir: Path, name: str, visualize: bool, owner: str | None) -> dict[str, StagedFile]:
+def _stage(out_dir: Path, name: str, visualize: bool, counting: bool, owner: str | None) -> dict[str, StagedFile]:
     files = {"tracks": TRACKS_SUFFIX, "detections": DETECTIONS_SUFFIX}
     if visualize:
         files["annotated"] = ANNOTATED_SUFFIX
+    if counting:
+        files["events"] = EVENTS_SUFFIX
     return {key: StagedFile(out_dir, name, suffix, owner=owner) for key, suffix in files.items()}
+
+
+def _counting(config: JobConfig, runner: ModelRunner, info: VideoInfo, staged: StagedFile | None) -> VideoCounting | None:
+    if staged is None:
+        return None
+    return VideoCounting(config, runner.names, width=info.width, height=info.height, fps=info.fps, staged=staged)
 
 
 def _annotated_writer(staged: StagedFile | None, info: VideoInfo, stride: int) -> AnnotatedWriter | None:
@@ -210,6 +230,8 @@ def _close_writers(post: _Post) -> None:
     post.detections.close()
     if post.annotated is not None:
         post.annotated.close()
+    if post.counting is not None:
+        post.counting.close()
 
 
 def _abandon(post: _Post | None, staged: dict[str, StagedFile], *, keep_partial: bool) -> None:

@@ -131,5 +131,11 @@ def live(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    from vidfleet_detector.live.webhook import WebhookSink
+
+    sink = WebhookSink(
+        detector.redis, detector.keys, holder, lambda: {name: st.spec for name, st in detector.streams.copy().items()}, metrics=metrics
+    )
+    threading.Thread(target=sink.run, args=(stop,), name="vidfleet-webhook", daemon=True).start()
     logging.getLogger("vidfleet.detector.live").info("live detector %s on %s, /metrics on %s:%d", holder, masked(settings)["broker_url"], metrics_host, port)
     detector.run(stop)

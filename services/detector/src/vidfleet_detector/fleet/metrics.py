@@ -12,6 +12,7 @@ from typing import Any
 from vidfleet_common import metric_names as m
 from vidfleet_common.results import VideoOutcome
 from vidfleet_common.worker_metrics import create_metric
+from vidfleet_detector.analytics.metrics import BatchCountingMetrics
 
 INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -58,6 +59,7 @@ class WorkerMetrics:
         self.model_info = metric(m.MODEL_INFO, multiprocess_mode="livemax")
         self.device_memory = metric(m.DEVICE_MEMORY, multiprocess_mode="livesum")
         self.redis_reconnects = metric(m.REDIS_RECONNECTS)
+        self.counting = BatchCountingMetrics(registry)
         # Series that exist from the start: increase() and rate() miss a counter's first step from "absent"
         # to 1, and the alert rules watch these.
         for outcome in VideoOutcome:

@@ -160,6 +160,8 @@ def run_detect(
             return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch)
         observer = MetricsObserver(metrics, runner.names, runner.device) if metrics is not None else None
         stop = _StopFlag(store, job_id, request.epoch)
+        if metrics is not None and config.counting:
+            metrics.counting.video_started(config, runner.names)
         try:
             result = process_video(
                 ref, config, runner, Path(request.out_dir),
@@ -169,6 +171,8 @@ def run_detect(
             if observer is not None:
                 observer.close()
         result = result.model_copy(update={"worker": holder.worker, "attempts": attempt})
+        if metrics is not None and result.counts is not None:
+            metrics.counting.video_counted(config, runner.names, result.counts)
         return _report(store, job_id, result, metrics, started=started, epoch=request.epoch)
     finally:
         if metrics is not None:

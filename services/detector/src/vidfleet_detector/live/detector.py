@@ -19,10 +19,11 @@ import cv2
 import numpy as np
 
 from vidfleet_common.contracts import RedisKeys
-from vidfleet_common.errors import InputError
+from vidfleet_common.errors import ConfigError, InputError
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.redis_connection import report_failure
 from vidfleet_common.streams import CONSUMER_GROUP, FrameMessage, StreamSpec, Track, wanted_streams
+from vidfleet_detector.analytics.live import LiveCounting
 from vidfleet_detector.live.leases import LeaseLost, Leases
 from vidfleet_detector.model_runner import Detections, ModelRunner
 from vidfleet_detector.tracking import Sort
@@ -45,6 +46,8 @@ class _Stream:
     conf: float
     classes: frozenset[int] | None
     backlog: bool = True  # first read this detector's pending entries (claimed from a dead holder)
+    counting: LiveCounting | None = None
+    counting_error: str | None = None
     processed: int = 0
     skipped: int = 0
     fps: float = 0.0
@@ -178,15 +181,32 @@ class LiveDetector:
                 raise
         claimed = self._claim_pending(key)
         config = JobConfig.from_mapping(spec.config) if spec.config else JobConfig()
+        counting, counting_error = self._counting(spec, config)
         self.streams[spec.name] = _Stream(
             spec=spec,
-            tracker=Sort(max_age=config.max_age, min_hits=config.min_hits, iou_threshold=config.iou_threshold),
+            tracker=Sort(
+                max_age=config.max_age, min_hits=config.min_hits, iou_threshold=config.iou_threshold,
+                first_id=counting.next_track_id if counting is not None else 1,
+            ),
             conf=config.conf,
             classes=frozenset(config.classes) if config.classes else None,
+            counting=counting,
+            counting_error=counting_error,
         )
         if self.metrics is not None:
             self.metrics.stream_adopted(spec.name)
         log.info("stream %s: lease taken (%d pending frames claimed), policy %s", spec.name, claimed, spec.policy)
+
+    def _counting(self, spec: StreamSpec, config: JobConfig) -> tuple[LiveCounting | None, str | None]:
+        """The stream's counting, resumed from Redis; a class the model lacks turns it off, with the reason."""
+        if not config.counting:
+            return None, None
+        try:
+            return LiveCounting(self.redis, self.keys, spec.name, config, self.runner.names,
+                                metrics=self.metrics.counting if self.metrics is not None else None), None
+        except ConfigError as exc:
+            log.warning("stream %s: counting off: %s", spec.name, exc)
+            return None, str(exc)
 
     def _claim_pending(self, key: str) -> int:
         """Take over frames a previous holder read but never acknowledged, then drop the consumers of dead
@@ -205,7 +225,9 @@ class LiveDetector:
         return claimed
 
     def _drop(self, name: str, *, release: bool) -> None:
-        self.streams.pop(name, None)
+        st = self.streams.pop(name, None)
+        if st is not None and st.counting is not None:
+            st.counting.close()
         if release:
             self.leases.release(name)
         self.redis.delete(self.keys.detector_status(name))
@@ -218,6 +240,9 @@ class LiveDetector:
         for name, st in self.streams.items():
             key = self.keys.detector_status(name)
             pipe.hset(key, mapping={"detector": self.holder, "fps": round(st.fps, 2), "latency_ms": round(st.latency_ms, 1), "skipped": st.skipped, "processed": st.processed})
+            counting_error = st.counting_error or (st.counting.error if st.counting is not None else None)
+            if counting_error:
+                pipe.hset(key, "counting_error", counting_error)
             pipe.expire(key, STATUS_TTL_SECONDS)
         pipe.execute()
         if self.metrics is not None:
@@ -283,6 +308,8 @@ class LiveDetector:
             for frame, dets in items:
                 rows = st.tracker.update(_filtered(dets, st.conf, st.classes).as_sort_input())
                 messages.append((frame, [_track(row, self.runner.names) for row in rows]))
+                if st.counting is not None:
+                    st.counting.observe(frame.message, rows, st.tracker.track_ids, st.tracker.next_id)
             pts = time.time_ns()
             payload = [
                 {"seq": f.message.seq, "ts": f.message.ts, "pts": pts, "tracks": json.dumps([t.as_json() for t in tracks], separators=(",", ":"))}
@@ -300,8 +327,13 @@ class LiveDetector:
                     self.metrics.latency.labels(stream=name).observe(latency)
 
     def _publish(self, st: _Stream, ack_ids: list[Any], payload: list[dict[str, Any]]) -> bool:
+        events, state = st.counting.commit_args() if st.counting is not None else ([], None)
         try:
-            self.leases.publish_and_ack(st.spec.name, ack_ids, payload, st.spec.maxlen())
+            self.leases.publish_and_ack(
+                st.spec.name, ack_ids, payload, st.spec.maxlen(), events=events, events_maxlen=st.spec.max_events, counting=state
+            )
+            if st.counting is not None:
+                st.counting.committed()
             return True
         except LeaseLost:
             log.warning("stream %s: lease lost before publishing; frames left to the new holder", st.spec.name)

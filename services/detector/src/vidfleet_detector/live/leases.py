@@ -22,17 +22,25 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-# KEYS: lease, frames, tracks. ARGV: holder, group, tracks maxlen, number of ids to ack, the ids,
-# then (seq, ts, pts, tracks) per track message. Appends and acknowledges only while holding the lease.
+# KEYS: lease, frames, tracks, events, counting state.
+# ARGV: holder, group, tracks maxlen, events maxlen, number of ids to ack, number of track messages, number of
+# events, counting state JSON ('' for none), counts JSON; then the ids, (seq, ts, pts, tracks) per track message,
+# and one JSON per event. Appends, saves the counting state and acknowledges only while holding the lease, all
+# in one step: a replacement detector finds the state and the events of exactly the frames acknowledged.
 _PUBLISH_AND_ACK = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
-local n = tonumber(ARGV[4])
-local i = 5 + n
-while i <= #ARGV do
+local n_ack, n_tracks, n_events = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local i = 10 + n_ack
+for _ = 1, n_tracks do
   redis.call('xadd', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'seq', ARGV[i], 'ts', ARGV[i + 1], 'pts', ARGV[i + 2], 'tracks', ARGV[i + 3])
   i = i + 4
 end
-if n > 0 then return redis.call('xack', KEYS[2], ARGV[2], unpack(ARGV, 5, 4 + n)) end
+for _ = 1, n_events do
+  redis.call('xadd', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'event', ARGV[i])
+  i = i + 1
+end
+if ARGV[8] ~= '' then redis.call('hset', KEYS[5], 'state', ARGV[8], 'counts', ARGV[9]) end
+if n_ack > 0 then return redis.call('xack', KEYS[2], ARGV[2], unpack(ARGV, 10, 9 + n_ack)) end
 return 0
 """
 
@@ -64,12 +72,28 @@ class Leases:
         value = self.redis.get(self.keys.stream_lease(stream))
         return value.decode() if isinstance(value, bytes) else value
 
-    def publish_and_ack(self, stream: str, ack_ids: Sequence[Any], tracks: Sequence[dict[str, Any]], tracks_maxlen: int) -> int:
-        """Append track messages and acknowledge frames, atomically and only as the lease holder."""
-        args: list[Any] = [self.holder, CONSUMER_GROUP, tracks_maxlen, len(ack_ids), *ack_ids]
+    def publish_and_ack(
+        self,
+        stream: str,
+        ack_ids: Sequence[Any],
+        tracks: Sequence[dict[str, Any]],
+        tracks_maxlen: int,
+        *,
+        events: Sequence[str] = (),
+        events_maxlen: int = 10_000,
+        counting: tuple[str, str] | None = None,
+    ) -> int:
+        """Append track messages and counting events (JSON), save the counting state (state JSON, counts JSON)
+        and acknowledge frames: atomically, and only as the lease holder."""
+        state, counts = counting or ("", "")
+        args: list[Any] = [self.holder, CONSUMER_GROUP, tracks_maxlen, events_maxlen, len(ack_ids), len(tracks), len(events), state, counts, *ack_ids]
         for message in tracks:
             args += [message["seq"], message["ts"], message["pts"], message["tracks"]]
-        keys = [self.keys.stream_lease(stream), self.keys.frames(stream), self.keys.tracks(stream)]
+        args += list(events)
+        keys = [
+            self.keys.stream_lease(stream), self.keys.frames(stream), self.keys.tracks(stream),
+            self.keys.events(stream), self.keys.counting_state(stream),
+        ]
         acked = int(self._publish(keys=keys, args=args))
         if acked < 0:
             raise LeaseLost(stream)

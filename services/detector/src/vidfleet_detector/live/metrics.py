@@ -6,6 +6,7 @@ from typing import Any
 
 from vidfleet_common import metric_names as m
 from vidfleet_common.worker_metrics import create_metric
+from vidfleet_detector.analytics.metrics import CountingMetrics
 from vidfleet_detector.fleet.metrics import BATCH_BUCKETS, INFERENCE_BUCKETS, device_memory_bytes
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
@@ -27,6 +28,9 @@ class LiveMetrics:
         self.model_info = create_metric(m.MODEL_INFO, registry)
         self.device_memory = create_metric(m.DEVICE_MEMORY, registry)
         self.redis_reconnects = create_metric(m.REDIS_RECONNECTS, registry)
+        self.counting = CountingMetrics(registry)
+        self.webhook_requests = create_metric(m.WEBHOOK_REQUESTS, registry)
+        self.webhook_events = create_metric(m.WEBHOOK_EVENTS, registry)
         self.device: str | None = None
 
     def model_loaded(self, model: str, device: str) -> None:

@@ -29,20 +29,33 @@ OUTPUT_COLUMNS = ("x1", "y1", "x2", "y2", "track_id", "score", "class_id")
 class Sort:
     """Multi-object tracker for one stream of per-frame detections."""
 
-    def __init__(self, max_age: int = 1, min_hits: int = 3, iou_threshold: float = 0.3) -> None:
+    def __init__(self, max_age: int = 1, min_hits: int = 3, iou_threshold: float = 0.3, *, first_id: int = 1) -> None:
         """Set key parameters for SORT.
 
         ``max_age``: frames a track may go without a matching detection before it is dropped.
         ``min_hits``: consecutive matched frames before a track is reported (every track is
         reported during the first ``min_hits`` frames of the stream).
         ``iou_threshold``: minimum IoU for a detection to match a track's predicted box.
+        ``first_id``: the id of the first track (a live stream's new tracker continues its predecessor's ids).
         """
         self.max_age = _check_count("max_age", max_age)
         self.min_hits = _check_count("min_hits", min_hits)
         self.iou_threshold = _check_threshold("iou_threshold", iou_threshold)
         self.trackers: list[KalmanBoxTracker] = []
         self.frame_count = 0
-        self._next_id = 0  # 0-based, like KalmanBoxTracker.count in the reference
+        if _check_count("first_id", first_id) < 1:
+            raise ValueError(f"Sort parameter 'first_id': expected an integer >= 1, got {first_id!r}")
+        self._next_id = int(first_id) - 1  # 0-based, like KalmanBoxTracker.count in the reference
+
+    @property
+    def next_id(self) -> int:
+        """The id the next new track will get."""
+        return self._next_id + 1
+
+    @property
+    def track_ids(self) -> set[int]:
+        """Ids of every live track, reported this frame or not (a track not among them has ended)."""
+        return {trk.id + 1 for trk in self.trackers}
 
     @property
     def active_tracks(self) -> int:

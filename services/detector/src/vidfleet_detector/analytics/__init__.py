@@ -1,0 +1,1 @@
+"""Counting lines and zones: geometry, the counter, and its hooks into process_video and the live detector."""
