@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,16 +118,7 @@ def tracks_group() -> None:
 @server_option
 def tail_command(name: str, last: int, no_follow: bool, seconds: float | None, server: str | None) -> None:
     """Print NAME's tracks as they arrive, one JSON object per frame."""
-    client = _client(server)
-
-    def lines() -> None:
-        for message in client.tail_tracks(name, follow=not no_follow, last=last, seconds=seconds):
-            click.echo(json.dumps(message, separators=(",", ":")))
-
-    try:
-        _call(lines)
-    except KeyboardInterrupt:
-        pass
+    _print_ndjson(lambda: _client(server).tail_tracks(name, follow=not no_follow, last=last, seconds=seconds))
 
 
 @click.group("events")
@@ -142,11 +134,15 @@ def events_group() -> None:
 @server_option
 def events_tail_command(name: str, last: int, no_follow: bool, seconds: float | None, server: str | None) -> None:
     """Print NAME's counting events as they happen, one JSON object per event."""
-    client = _client(server)
+    _print_ndjson(lambda: _client(server).tail_events(name, follow=not no_follow, last=last, seconds=seconds))
+
+
+def _print_ndjson(messages: Callable[[], Iterator[dict[str, Any]]]) -> None:
+    """One compact JSON object a line, until the server ends the stream or the user presses Ctrl-C."""
 
     def lines() -> None:
-        for event in client.tail_events(name, follow=not no_follow, last=last, seconds=seconds):
-            click.echo(json.dumps(event, separators=(",", ":")))
+        for message in messages():
+            click.echo(json.dumps(message, separators=(",", ":")))
 
     try:
         _call(lines)
