@@ -79,6 +79,14 @@ def test_a_streams_counts_are_in_its_status_and_forgotten_with_it(registry: Stre
     assert registry.redis.xlen(registry.keys.events("c")) == 1, "events are kept, like the tracks"
 
 
+def test_a_camera_urls_credentials_are_shown_nowhere_in_its_status(registry: StreamRegistry) -> None:
+    registry.add(StreamSpec(name="cam", source="rtsp://admin:hunter2@10.0.0.7/live"))
+    status = registry.status(registry.get("cam"))
+    assert "hunter2" not in status.model_dump_json()
+    assert status.source == status.spec.source == "rtsp://***@10.0.0.7/live"
+    assert registry.get("cam").source == "rtsp://admin:hunter2@10.0.0.7/live", "the capture still gets the real URL"
+
+
 def test_add_list_remove(registry: StreamRegistry) -> None:
     registry.add(StreamSpec(name="a", source="0"))
     with pytest.raises(StreamExists, match="stream 'a' exists"):

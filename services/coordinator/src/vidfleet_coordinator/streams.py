@@ -174,7 +174,7 @@ class StreamRegistry:
             length=int(self.redis.xlen(self.keys.frames(spec.name))),
             counts=self.counts(spec.name),
             counting_error=detector.get("counting_error") if lease else None,
-            spec=spec.model_copy(update={"webhook": scrub_url(spec.webhook)}) if spec.webhook else spec,
+            spec=spec.model_copy(update={"source": scrub_url(spec.source), "webhook": scrub_url(spec.webhook) if spec.webhook else None}),
         )
 
     def counts(self, name: str) -> Counts | None:
