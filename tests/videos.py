@@ -36,3 +36,33 @@ def bad_inputs(folder: Path) -> dict[str, str]:
         # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
         "http://127.0.0.1:9/camera.mp4": "could not open the URL",
     }
+
+
+def frame_code(image) -> int:
+    """The number `write_h264_numbered` drew into a decoded frame (8 black/white bars, bit 0 on the left)."""
+    height, width = image.shape[:2]
+    bar = width // 8
+    return sum(1 << b for b in range(8) if image[height // 2, b * bar + bar // 2].mean() > 128)
+
+
+def write_h264_numbered(path: Path, frames: int, *, fps: int = 10, gop: int = 12, size: tuple[int, int] = (160, 96)) -> Path:
+    """H.264 (libx264, 3 B-frames, a keyframe at least every `gop` frames) whose frame i shows i % 256 as 8 bars."""
+    import av
+    import numpy as np
+
+    width, height = size
+    bar = width // 8
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"g": str(gop), "bf": "3", "preset": "fast"}
+        for i in range(frames):
+            image = np.zeros((height, width, 3), np.uint8)
+            for b in range(8):
+                if (i % 256) >> b & 1:
+                    image[:, b * bar:(b + 1) * bar] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path

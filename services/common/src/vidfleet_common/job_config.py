@@ -37,6 +37,14 @@ class JobConfig(BaseModel):
         False, description="Keep a failed video's partial outputs (as *.partial.*) instead of removing them."
     )
 
+    # Splitting one long video across workers (docs/splitting.md)
+    split_seconds: float | None = Field(
+        None, gt=0, description="Split each video into chunks of this many seconds, processed in parallel and stitched; null = whole. Off for videos shorter than two chunks."
+    )
+    split_overlap_seconds: float = Field(
+        3.0, ge=0, le=600, description="Frames each chunk also reads before its start: its tracker warms up there and its tracks are matched with the previous chunk's."
+    )
+
     # Model
     model: str = Field(DEFAULT_MODEL, min_length=1, description="Ultralytics checkpoint name or path to a .pt/.engine/.onnx file.")
     conf: float = Field(0.25, gt=0.0, le=1.0, description="Minimum detection confidence.")

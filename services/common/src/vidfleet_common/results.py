@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidfleet_common.chunks import SplitSummary
 from vidfleet_common.counts import Counts
 
 RESULT_FILE = "result.json"
@@ -61,6 +62,7 @@ class VideoResult(BaseModel):
     counts: Counts | None = Field(None, description="What the config's lines and zones counted (null without any).")
     worker: str | None = Field(None, description="The fleet worker that processed it (absent for `vidfleet process`).")
     attempts: int = Field(1, description="Times a worker started this video: 2 or more when it was given back after its worker died.")
+    split: SplitSummary | None = Field(None, description="A video processed as chunks (split_seconds): the chunks and the stitching.")
 
     @property
     def ok(self) -> bool:

@@ -15,6 +15,7 @@ from vidfleet_common.job_config import JobConfig
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_detector.model_runner import ModelRunner
 from vidfleet_detector.pipeline import ProgressSink, process_video
+from vidfleet_detector.split.run import plan_video, process_split
 
 def run_job(
     inputs: Sequence[str],
@@ -49,7 +50,18 @@ def run_job(
             results.append(_failed(ref, str(model_error), "model"))
             continue
         sink = progress() if progress else None
-        results.append(process_video(ref, config, runner, out_dir, progress=sink))  # type: ignore[arg-type]
+        chunks, not_split = plan_video(ref, config)
+        if chunks:
+            if sink is not None:
+                sink.start(ref, chunks[-1].end)
+            result = process_split(ref, config, runner, out_dir, chunks, progress=sink)
+            if sink is not None:
+                sink.finish(result)
+        else:
+            result = process_video(ref, config, runner, out_dir, progress=sink)  # type: ignore[arg-type]
+            if not_split and result.ok:
+                result = result.model_copy(update={"warning": "; ".join(w for w in (result.warning, not_split) if w)})
+        results.append(result)
     result = _job_result(job_id or uuid.uuid4().hex[:12], results, config, started_at, started, model_load_s)
     write_result(result, out_dir)
     return result

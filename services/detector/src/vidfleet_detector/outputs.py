@@ -57,10 +57,12 @@ class StagedFile:
 
 
 class TracksWriter:
-    """MOT challenge rows: frame,id,x,y,w,h,conf,-1,-1,-1 (frames from 1)."""
+    """MOT challenge rows: frame,id,x,y,w,h,conf,-1,-1,-1 (frames from 1); `with_class` adds the class id
+    as an eleventh column (a chunk's tracks, which the stitcher reads back to draw the annotated video)."""
 
-    def __init__(self, staged: StagedFile) -> None:
+    def __init__(self, staged: StagedFile, *, with_class: bool = False) -> None:
         self.staged = staged
+        self._with_class = with_class
         self._file: IO[str] = open(staged.temp, "w", encoding="utf-8", buffering=1 << 16)
         self.rows = 0
         self.ids: set[int] = set()
@@ -68,10 +70,11 @@ class TracksWriter:
     def write(self, frame_number: int, tracks: np.ndarray) -> None:
         """`tracks` is Sort.update's (M,7) array: x1,y1,x2,y2,id,score,class."""
         lines = []
-        for x1, y1, x2, y2, track_id, score, _cls in tracks:
+        for x1, y1, x2, y2, track_id, score, cls in tracks:
             tid = int(track_id)
             self.ids.add(tid)
-            lines.append(f"{frame_number},{tid},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1\n")
+            extra = f",{int(cls)}" if self._with_class else ""
+            lines.append(f"{frame_number},{tid},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1{extra}\n")
         self._file.writelines(lines)
         self.rows += len(lines)
 

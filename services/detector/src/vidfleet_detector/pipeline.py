@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from vidfleet_common.chunks import Chunk, chunk_unit
 from vidfleet_common.errors import VidfleetError
 from vidfleet_common.inputs import VideoRef
 from vidfleet_common.job_config import JobConfig
@@ -21,6 +22,7 @@ from vidfleet_detector.analytics.video import EVENTS_SUFFIX, VideoCounting
 from vidfleet_detector.decode import DecodedFrame, FrameReader, VideoInfo
 from vidfleet_detector.drawing import draw_tracks
 from vidfleet_detector.model_runner import Detections, ModelRunner
+from vidfleet_detector.split.reader import ChunkReader
 from vidfleet_detector.outputs import (
     ANNOTATED_SUFFIX,
     DETECTIONS_SUFFIX,
@@ -104,30 +106,43 @@ def process_video(
     should_stop: Callable[[], bool] | None = None,
     observer: PipelineObserver | None = None,
     temp_owner: str | None = None,
+    chunk: Chunk | None = None,
 ) -> VideoResult:
     """Detect and track every `skip_frames`-th frame of `ref`; write its outputs under `out_dir`.
+
+    With `chunk`, only the frames that chunk reads (vidfleet_common.chunks), into `<name>.chunkNNN.*`
+    files for the stitcher: tracks with their class as an eleventh column, no annotated video (drawn
+    once the ids are stitched), and the counter's end-of-video exits only in the last chunk.
 
     Never raises for a bad video: the failure is in the returned VideoResult. `temp_owner` (a worker
     incarnation) is written into the temporary file names, so that the leftovers of a killed run can be found.
     """
     started = time.perf_counter()
     base = _result_base(ref)
+    name = ref.name if chunk is None else chunk_unit(ref.name, chunk.index)
+    if chunk is not None:
+        base["name"] = name
     if ref.error:
         return VideoResult(**base, outcome=VideoOutcome.FAILED, error=ref.error, error_kind=ref.error_kind)
     try:
-        reader = FrameReader(ref.source, stride=config.skip_frames, buffer=2 * config.batch + 2, display=ref.display)
+        buffer = 2 * config.batch + 2
+        reader: FrameReader | ChunkReader
+        if chunk is None:
+            reader = FrameReader(ref.source, stride=config.skip_frames, buffer=buffer, display=ref.display)
+        else:
+            reader = ChunkReader(ref.source, chunk, stride=config.skip_frames, buffer=buffer, display=ref.display)
     except VidfleetError as exc:
         return VideoResult(**base, outcome=VideoOutcome.FAILED, error=str(exc), error_kind=getattr(exc, "kind", "video"))
     info = reader.info
     if progress:
         progress.start(ref, info.total_frames)
-    staged = _stage(out_dir, ref.name, config.visualize, config.counting, temp_owner)
+    staged = _stage(out_dir, name, config.visualize and chunk is None, config.counting, temp_owner)
     post: _Post | None = None
     try:
         counting = _counting(config, runner, info, staged.get("events"))
         post = _Post(
             tracker=Sort(max_age=config.max_age, min_hits=config.min_hits, iou_threshold=config.iou_threshold),
-            tracks=TracksWriter(staged["tracks"]),
+            tracks=TracksWriter(staged["tracks"], with_class=chunk is not None),
             detections=DetectionsWriter(staged["detections"], runner.names, max_in_memory=config.max_detections_in_memory),
             annotated=_annotated_writer(staged.get("annotated"), info, config.skip_frames),
             names=runner.names,
@@ -157,8 +172,8 @@ def process_video(
             worker.join()
         if post.error:
             raise post.error
-        if counting is not None:
-            counting.finish(reader.frames_read)
+        if counting is not None and (chunk is None or chunk.index == chunk.count - 1):
+            counting.finish(reader.frames_read if chunk is None else chunk.end)
         _close_writers(post)
         for file in staged.values():
             file.commit()

@@ -1,0 +1,230 @@
+"""A split video end to end: plan its chunks, and stitch the chunks' results into the video's result.
+
+`vidfleet process` runs the chunks one after the other in this process (`process_split`); the fleet
+runs each as a `detect` task and the last step as a `stitch` task (vidfleet_detector.fleet.tasks).
+Both call `stitch_video`, so local and fleet runs write the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from vidfleet_common.chunks import Chunk, ChunkSummary, ProbeError, SplitSummary, plan_chunks, probe_video, why_not_split
+from vidfleet_common.errors import VidfleetError
+from vidfleet_common.inputs import VideoRef
+from vidfleet_common.job_config import JobConfig
+from vidfleet_common.results import VideoOutcome, VideoOutputs, VideoResult
+from vidfleet_detector.analytics.drawing import draw_counting
+from vidfleet_detector.analytics.geometry import resolve
+from vidfleet_detector.analytics.video import EVENTS_SUFFIX
+from vidfleet_detector.decode import FrameReader
+from vidfleet_detector.drawing import draw_tracks
+from vidfleet_detector.outputs import ANNOTATED_SUFFIX, DETECTIONS_SUFFIX, TRACKS_SUFFIX, AnnotatedWriter, StagedFile
+from vidfleet_detector.split.stitch import ChunkTracks, EventReplay, copy_owned_lines, own_rows, owned_events, stitch_tracks
+
+log = logging.getLogger("vidfleet.detector.split")
+
+
+def plan_video(ref: VideoRef, config: JobConfig) -> tuple[list[Chunk], str | None]:
+    """The chunks of `ref` under `config` ([] to process it whole) and, when it is not split, why."""
+    if config.split_seconds is None or ref.error:
+        return [], None
+    try:
+        probe = probe_video(ref.source, display=ref.display)
+    except ProbeError as exc:
+        return [], f"not split: {exc}"  # processed whole: the decoder reports what is wrong with it
+    chunks = plan_chunks(probe, config.split_seconds, config.split_overlap_seconds)
+    return chunks, None if chunks else f"not split: {why_not_split(probe, config.split_seconds)}"
+
+
+def stitch_video(
+    ref: VideoRef,
+    config: JobConfig,
+    chunks: Sequence[Chunk],
+    results: Sequence[VideoResult],
+    out_dir: Path,
+    *,
+    names: dict[int, str],
+    temp_owner: str | None = None,
+) -> VideoResult:
+    """The video's result from its chunks' (in chunk order); writes its files when every chunk succeeded."""
+    started = time.perf_counter()
+    keep = config.save_intermediate_results
+    summaries = [_summary(c, r, out_dir, keep) for c, r in zip(chunks, results)]
+    base = {"video": ref.display, "name": ref.name, "attempts": max(r.attempts for r in results), "total_frames": chunks[-1].end,
+            "video_fps": chunks[0].fps}
+    split = SplitSummary(split_seconds=config.split_seconds or 0.0, overlap_seconds=config.split_overlap_seconds, chunks=summaries)
+    bad = [(c, r) for c, r in zip(chunks, results) if not r.ok]
+    if bad:
+        _remove_chunk_files(out_dir, results, keep=keep)
+        chunk, failed = bad[0]
+        cancelled = any(r.outcome is VideoOutcome.CANCELLED for _, r in bad)
+        others = sum(1 for _, r in bad[1:] if r.error_kind != "skipped")
+        more = f" (and {others} more chunks)" if others else ""
+        error = "cancelled" if cancelled else f"{chunk.span()}: {failed.error}{more}"
+        return VideoResult(
+            **base, outcome=VideoOutcome.CANCELLED if cancelled else VideoOutcome.FAILED, error=error,
+            error_kind="cancelled" if cancelled else failed.error_kind, split=split,
+            frames=sum(c.frames for c, r in zip(chunks, results) if r.ok),
+        )
+    try:
+        result = _stitch(ref, config, chunks, results, out_dir, names=names, temp_owner=temp_owner, base=base, split=split, started=started)
+    except Exception as exc:  # noqa: BLE001 - a video's failure must not end the job
+        message = str(exc) if isinstance(exc, VidfleetError) else f"{ref.display}: stitching failed: {type(exc).__name__}: {exc}"
+        return VideoResult(**base, outcome=VideoOutcome.FAILED, error=message, error_kind="stitch", split=split)
+    _remove_chunk_files(out_dir, results, keep=False)
+    return result
+
+
+def _stitch(
+    ref: VideoRef, config: JobConfig, chunks: Sequence[Chunk], results: Sequence[VideoResult], out_dir: Path, *,
+    names: dict[int, str], temp_owner: str | None, base: dict, split: SplitSummary, started: float,
+) -> VideoResult:
+    tracks = [ChunkTracks.read(out_dir / r.outputs.tracks) for r in results]  # type: ignore[operator]
+    space, boundaries = stitch_tracks(chunks, tracks)
+    staged = {"tracks": StagedFile(out_dir, ref.name, TRACKS_SUFFIX, owner=temp_owner),
+              "detections": StagedFile(out_dir, ref.name, DETECTIONS_SUFFIX, owner=temp_owner)}
+    if config.counting:
+        staged["events"] = StagedFile(out_dir, ref.name, EVENTS_SUFFIX, owner=temp_owner)
+    if config.visualize:
+        staged["annotated"] = StagedFile(out_dir, ref.name, ANNOTATED_SUFFIX, owner=temp_owner)
+    replay = EventReplay(config) if config.counting else None
+    rows = detections = 0
+    ids: set[int] = set()
+    render_s = 0.0
+    try:
+        with open(staged["tracks"].temp, "w", encoding="utf-8") as out:
+            for chunk, chunk_tracks, mapping in zip(chunks, tracks, space.maps):
+                for row in own_rows(chunk_tracks, chunk, mapping):
+                    out.write(row)
+                    rows += 1
+                ids.update(mapping[t] for _f, r in chunk_tracks.frames_in(chunk.start + 1, chunk.end + 1) for t in r[:, 4].astype(int).tolist())
+        with open(staged["detections"].temp, "w", encoding="utf-8") as out:
+            for chunk, result in zip(chunks, results):
+                detections += copy_owned_lines(out_dir / result.outputs.detections, chunk, out)  # type: ignore[operator]
+        if replay is not None:
+            with open(staged["events"].temp, "w", encoding="utf-8") as out:
+                for chunk, result, mapping in zip(chunks, results, space.maps):
+                    for event in owned_events(out_dir / result.outputs.events, chunk):  # type: ignore[operator]
+                        kept = replay.take(event, mapping)
+                        if kept is not None:
+                            out.write(json.dumps(kept, separators=(",", ":")) + "\n")
+        if "annotated" in staged:
+            t0 = time.perf_counter()
+            _render(ref, config, chunks, tracks, space.maps, results, staged["annotated"], names)
+            render_s = time.perf_counter() - t0
+        for file in staged.values():
+            file.commit()
+    except BaseException:
+        for file in staged.values():
+            file.discard(keep_partial=False)
+        raise
+    stitch_s = time.perf_counter() - started
+    split = split.model_copy(update={
+        "boundaries": boundaries, "stitch_seconds": round(stitch_s, 4), "render_seconds": round(render_s, 4),
+        "events_dropped": replay.dropped if replay is not None else 0,
+    })
+    seconds = sum(r.seconds for r in results) + stitch_s
+    frames = chunks[-1].end
+    warnings = [w for w in (r.warning for r in results) if w]
+    return VideoResult(
+        **base,
+        outcome=VideoOutcome.SUCCEEDED,
+        frames=frames,
+        frames_processed=len(range(0, frames, config.skip_frames)),
+        width=results[0].width,
+        height=results[0].height,
+        detections=detections,
+        tracks=len(ids),
+        track_rows=rows,
+        seconds=round(seconds, 4),
+        fps=round(frames / seconds, 2) if seconds > 0 else 0.0,
+        warning="; ".join(warnings) or None,
+        outputs=VideoOutputs(**{k: str(f.final.relative_to(out_dir)) for k, f in staged.items()}),
+        counts=replay.counts if replay is not None else None,
+        split=split,
+    )
+
+
+def _render(
+    ref: VideoRef, config: JobConfig, chunks: Sequence[Chunk], tracks: Sequence[ChunkTracks], maps: Sequence[dict[int, int]],
+    results: Sequence[VideoResult], staged: StagedFile, names: dict[int, str],
+) -> None:
+    """Draw the stitched tracks (and the counting lines and zones, with running counts) on the video's frames."""
+
+    width, height = results[0].width or 0, results[0].height or 0
+    writer = AnnotatedWriter(staged, fps=chunks[0].fps / config.skip_frames, width=width, height=height)
+    geometry = resolve(config.lines, config.zones, width, height) if config.counting else None
+    replay = EventReplay(config) if config.counting else None
+    pending = []
+    if replay is not None:
+        for chunk, result, mapping in zip(chunks, results, maps):
+            pending += [(e, mapping) for e in owned_events(Path(staged.final.parent) / result.outputs.events, chunk)]  # type: ignore[operator]
+    k, cursor = 0, 0
+    reader = FrameReader(ref.source, stride=config.skip_frames, display=ref.display)
+    try:
+        for frame in reader:
+            number = frame.index + 1
+            while k < len(chunks) - 1 and frame.index >= chunks[k].end:
+                k += 1
+            rows = tracks[k].by_frame.get(number)
+            image = frame.image
+            if rows is not None and len(rows):
+                rows = rows.copy()
+                rows[:, 4] = [maps[k][int(t)] for t in rows[:, 4]]
+                image = draw_tracks(image, rows, names)
+            if replay is not None and geometry is not None:
+                while cursor < len(pending) and int(pending[cursor][0]["frame"]) <= number:
+                    replay.take(*pending[cursor])
+                    cursor += 1
+                image = draw_counting(image, geometry, replay.counts)
+            writer.write(image)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def _summary(chunk: Chunk, result: VideoResult, out_dir: Path, keep: bool) -> ChunkSummary:
+    outputs = {k: v for k, v in result.outputs.model_dump().items() if v} if keep else {}
+    return ChunkSummary(
+        index=chunk.index, start_s=round(chunk.start_seconds, 3), end_s=round(chunk.end_seconds, 3), frames=chunk.frames,
+        frames_read=result.frames, outcome=result.outcome.value, error=result.error, seconds=result.seconds,
+        worker=result.worker, attempts=result.attempts, outputs=outputs,
+    )
+
+
+def _remove_chunk_files(out_dir: Path, results: Sequence[VideoResult], *, keep: bool) -> None:
+    """A chunk's files once stitched (or, for a failed video, unless save_intermediate_results keeps them)."""
+    if keep:
+        return
+    for result in results:
+        for relative in result.outputs.model_dump().values():
+            if relative:
+                (out_dir / relative).unlink(missing_ok=True)
+
+
+def process_split(
+    ref: VideoRef, config: JobConfig, runner, out_dir: Path, chunks: Sequence[Chunk], *, progress=None, warning: str | None = None
+) -> VideoResult:
+    """`vidfleet process` for a split video: every chunk in turn, in this process, then the stitch."""
+    from vidfleet_detector.pipeline import process_video  # noqa: PLC0415 - the pipeline imports this package
+
+    started = time.perf_counter()
+    results = []
+    for chunk in chunks:
+        result = process_video(ref, config, runner, out_dir, chunk=chunk)
+        results.append(result)
+        if progress is not None:
+            progress.advance(chunk.end)
+        if not result.ok:
+            break  # the video fails with this chunk; the rest would be thrown away
+    results += [VideoResult(video=ref.display, name=ref.name, outcome=VideoOutcome.FAILED, error="not run: an earlier chunk failed",
+                            error_kind="skipped") for _ in chunks[len(results):]]
+    stitched = stitch_video(ref, config, chunks, results, out_dir, names=runner.names)
+    seconds = time.perf_counter() - started
+    return stitched.model_copy(update={"seconds": round(seconds, 4), "fps": round(stitched.frames / seconds, 2) if seconds > 0 else 0.0,
+                                       "warning": stitched.warning or warning})
