@@ -208,3 +208,15 @@ class SplitSummary(BaseModel):
     stitch_seconds: float = 0.0
     render_seconds: float = Field(0.0, description="Of stitch_seconds, drawing the annotated video.")
     events_dropped: int = Field(0, description="Zone events of a chunk that contradicted the stitched state (a repeated enter).")
+
+
+def plan_source(source: str, split_seconds: float | None, overlap_seconds: float, *, display: str | None = None) -> tuple[list[Chunk], str | None]:
+    """The chunks of a video ([] to process it whole) and, when it is not split, why (a warning for its result)."""
+    if split_seconds is None:
+        return [], None
+    try:
+        probe = probe_video(source, display=display)
+    except ProbeError as exc:
+        return [], f"not split: {exc}"  # processed whole: the decoder then reports what is wrong with it
+    chunks = plan_chunks(probe, split_seconds, overlap_seconds)
+    return chunks, None if chunks else f"not split: {why_not_split(probe, split_seconds)}"

@@ -16,6 +16,7 @@ class TaskName(StrEnum):
     """Celery task names: the coordinator sends by name, without importing service code."""
 
     DETECT_VIDEO = "vidfleet.detect.video"
+    STITCH_VIDEO = "vidfleet.detect.stitch"
     FINALIZE_JOB = "vidfleet.coordinator.finalize_job"
     CAPTURE_STREAM = "vidfleet.capture.stream"
 
@@ -50,6 +51,10 @@ class RedisKeys:
 
     def job_running(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}:running"
+
+    def job_stitching(self, job_id: str) -> str:
+        """Hash video name -> when its stitch task was sent (once every chunk of the split video has a result)."""
+        return f"{self.prefix}job:{job_id}:stitching"
 
     def job_cancel(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}:cancel"

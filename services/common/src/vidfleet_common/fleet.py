@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from vidfleet_common.chunks import Chunk
 from vidfleet_common.contracts import Queue, TaskName
 from vidfleet_common.jobs import JobVideo
 from vidfleet_common.settings import Settings
@@ -27,6 +28,7 @@ class DetectRequest(BaseModel):
     config: dict[str, Any]
     out_dir: str
     epoch: str | None = None  # the fleet epoch the job was dispatched in (vidfleet_common.epoch)
+    chunk: Chunk | None = None  # one chunk of a split video (vidfleet_common.chunks); the stitch task gets None
 
 
 def detect_task_id(job_id: str, video_name: str) -> str:
@@ -68,6 +70,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": Queue.DETECT.value,
         "task_routes": {
             TaskName.DETECT_VIDEO.value: {"queue": Queue.DETECT.value},
+            # Stitching needs the chunks' files and the model's class names: a detector's job, after its chunks.
+            TaskName.STITCH_VIDEO.value: {"queue": Queue.DETECT.value},
             TaskName.CAPTURE_STREAM.value: {"queue": Queue.CAPTURE.value},
         },
         "task_create_missing_queues": True,

@@ -3,10 +3,12 @@
 Layout under the key prefix (see RedisKeys):
   job:<id>            JSON JobRecord
   job:<id>:results    hash  video name -> VideoResult JSON   (HSET: a redelivered task overwrites, never doubles)
+                            (a split video's chunks are units of their own, <video>.chunkNNN, in every hash below)
   job:<id>:progress   hash  video name -> frames read so far
   job:<id>:running    hash  video name -> JSON {worker, incarnation}: who runs it now
   job:<id>:attempts   hash  video name -> times a worker started it
   job:<id>:cancel     string, present once the job is cancelled
+  job:<id>:stitching hash  video name -> time its stitch task was sent (a split video: vidfleet_common.chunks)
   jobs                zset  job id -> created timestamp
   jobs:active         set   ids of jobs not yet finalised
   inflight:<queue>    zset  "<job id>/<video name>" -> dispatch timestamp (the scaling signal)
@@ -23,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidfleet_common.chunks import Chunk, chunk_unit
 from vidfleet_common.contracts import Queue, RedisKeys
 from vidfleet_common.results import VideoResult
 
@@ -50,6 +53,12 @@ class JobVideo(BaseModel):
     name: str
     error: str | None = None
     error_kind: str | None = None
+    chunks: list[Chunk] = Field(default_factory=list, description="A split video's chunks (split_seconds); empty: processed whole.")
+    warning: str | None = Field(None, description="Why a video the config would split is processed whole.")
+
+    def units(self) -> list[str]:
+        """What runs as a detect task, by the name its results, progress and running mark are kept under."""
+        return [chunk_unit(self.name, c.index) for c in self.chunks] if self.chunks else [self.name]
 
 
 class JobRecord(BaseModel):
@@ -130,7 +139,7 @@ class JobStore:
         pipe.hset(self.keys.job_states(), record.job_id, record.state.value)
         pipe.zadd(self.keys.jobs_index(), {record.job_id: now})
         pipe.sadd(self.keys.active_jobs(), record.job_id)
-        members = {in_flight_member(record.job_id, v.name): now for v in record.videos if v.error is None}
+        members = {in_flight_member(record.job_id, unit): now for v in record.videos if v.error is None for unit in v.units()}
         if members:
             pipe.zadd(self.keys.in_flight(queue), members)
         pipe.execute()
@@ -183,6 +192,13 @@ class JobStore:
             pipe.hset(self.keys.job_results(record.job_id), mapping={v.name: v.model_dump_json() for v in videos})
             pipe.hset(self.keys.job_progress(record.job_id), mapping={v.name: v.frames for v in videos})
         pipe.execute()
+
+    def stitch_once(self, job_id: str, name: str, *, queue: Queue = Queue.DETECT) -> bool:
+        """True the first time only: the caller sends the video's stitch task (which is then in flight)."""
+        if not self.redis.hsetnx(self.keys.job_stitching(job_id), name, time.time()):
+            return False
+        self.redis.zadd(self.keys.in_flight(queue), {in_flight_member(job_id, name): time.time()})
+        return True
 
     # per-video reports, written by workers
     def video_started(self, job_id: str, name: str, holder: Holder) -> int:

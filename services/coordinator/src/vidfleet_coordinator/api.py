@@ -117,7 +117,7 @@ def create_api(settings: Settings, *, run_background: bool = True) -> FastAPI:
         if run_background:
             reaper = Reaper(store, celery_app, grace=settings.worker_lost_seconds, metrics=metrics)
             threads = [
-                threading.Thread(target=Finalizer(store, metrics, known).run_forever, args=(stop,), name="finalizer", daemon=True),
+                threading.Thread(target=Finalizer(store, metrics, known, celery_app).run_forever, args=(stop,), name="finalizer", daemon=True),
                 threading.Thread(
                     target=reaper.run_forever, args=(stop, min(INTERVAL_SECONDS, settings.worker_lost_seconds / 3)), name="reaper", daemon=True
                 ),

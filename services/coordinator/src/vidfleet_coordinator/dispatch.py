@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from vidfleet_common.chunks import Chunk, chunk_unit, plan_source
 from vidfleet_common.contracts import Queue, TaskName
 from vidfleet_common.errors import ConfigError, InputError
 from vidfleet_common.fleet import DetectRequest, detect_task_id
@@ -83,7 +84,7 @@ def submit_job(
         job_id=job_id,
         out_dir=str(out_dir),
         config=job_config.model_dump(mode="json"),
-        videos=[JobVideo(source=r.source, name=r.name, error=r.error, error_kind=r.error_kind) for r in refs],
+        videos=[_job_video(r, job_config) for r in refs],
         epoch=epoch,
     )
     store.create(record)
@@ -92,14 +93,37 @@ def submit_job(
             store.video_finished(job_id, _refused(ref))
     for video in record.videos:
         if video.error is None:
-            request = DetectRequest(job_id=job_id, video=video, config=record.config, out_dir=str(out_dir), epoch=epoch)
-            celery_app.send_task(
-                TaskName.DETECT_VIDEO.value,
-                kwargs={"request": request.model_dump(mode="json")},
-                queue=Queue.DETECT.value,
-                task_id=detect_task_id(job_id, video.name),
-            )
+            for chunk in video.chunks or [None]:
+                request = DetectRequest(job_id=job_id, video=video, config=record.config, out_dir=str(out_dir), epoch=epoch, chunk=chunk)
+                unit = video.name if chunk is None else chunk_unit(video.name, chunk.index)
+                celery_app.send_task(
+                    TaskName.DETECT_VIDEO.value,
+                    kwargs={"request": request.model_dump(mode="json")},
+                    queue=Queue.DETECT.value,
+                    task_id=detect_task_id(job_id, unit),
+                )
     return record
+
+
+def _job_video(ref: VideoRef, config: JobConfig) -> JobVideo:
+    """The video as dispatched; split into chunks (a probe: demuxing, no decoding) when the config says so."""
+    chunks: list[Chunk] = []
+    warning = None
+    if ref.error is None and config.split_seconds is not None:
+        chunks, warning = plan_source(ref.source, config.split_seconds, config.split_overlap_seconds, display=ref.display)
+    return JobVideo(source=ref.source, name=ref.name, error=ref.error, error_kind=ref.error_kind, chunks=chunks, warning=warning)
+
+
+def send_stitch(celery_app: Any, record: JobRecord, video: JobVideo) -> None:
+    """The task that stitches a split video once every chunk has a result (keyed like the video: the reaper
+    gives it back like one)."""
+    request = DetectRequest(job_id=record.job_id, video=video, config=record.config, out_dir=record.out_dir, epoch=record.epoch)
+    celery_app.send_task(
+        TaskName.STITCH_VIDEO.value,
+        kwargs={"request": request.model_dump(mode="json")},
+        queue=Queue.DETECT.value,
+        task_id=detect_task_id(record.job_id, video.name),
+    )
 
 
 def cancel_job(store: JobStore, celery_app: Any, record: JobRecord) -> JobRecord:
@@ -114,16 +138,16 @@ def cancel_job(store: JobStore, celery_app: Any, record: JobRecord) -> JobRecord
     record.state = JobState.CANCELLING
     store.save(record)
     done = set(store.results(record.job_id))
-    pending = [v for v in record.videos if v.error is None and v.name not in done]
+    pending = [(v, unit) for v in record.videos if v.error is None and v.name not in done for unit in v.units() if unit not in done]
     if pending:
-        celery_app.control.revoke([detect_task_id(record.job_id, v.name) for v in pending])
+        celery_app.control.revoke([detect_task_id(record.job_id, unit) for _, unit in pending])
     running = set(store.running(record.job_id))
-    for video in pending:
-        if video.name not in running:
+    for video, unit in pending:
+        if unit not in running:
             store.video_settled_if_pending(
                 record.job_id,
-                VideoResult(video=scrub_url(video.source), name=video.name, outcome=VideoOutcome.CANCELLED, error="cancelled", error_kind="cancelled"),
-            )
+                VideoResult(video=scrub_url(video.source), name=unit, outcome=VideoOutcome.CANCELLED, error="cancelled", error_kind="cancelled"),
+            )  # a split video's chunks, all settled, are then stitched into a cancelled video
     return record
 
 

@@ -13,12 +13,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from vidfleet_common.counts import sum_counts
 from vidfleet_common.jobs import JobRecord, JobState, JobStore
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_common.redis_connection import report_failure
 from vidfleet_common.staging import remove_temp_files
+from vidfleet_coordinator.dispatch import send_stitch
 from vidfleet_coordinator.metrics import CoordinatorMetrics
 
 log = logging.getLogger("vidfleet.coordinator.finalizer")
@@ -49,8 +51,11 @@ class KnownJobs:
 
 
 class Finalizer:
-    def __init__(self, store: JobStore, metrics: CoordinatorMetrics | None = None, known: KnownJobs | None = None) -> None:
+    def __init__(
+        self, store: JobStore, metrics: CoordinatorMetrics | None = None, known: KnownJobs | None = None, celery_app: Any = None
+    ) -> None:
         self.store = store
+        self.celery_app = celery_app  # sends the stitch tasks of split videos
         self.metrics = metrics
         self.known = known if known is not None else KnownJobs()
 
@@ -76,10 +81,22 @@ class Finalizer:
                 stop.wait(2.0)
             stop.wait(interval)
 
+    def _stitch_ready(self, record: JobRecord, results: dict[str, VideoResult]) -> None:
+        """Send the stitch task of every split video whose chunks all have a result (once)."""
+        for video in record.videos:
+            if not video.chunks or video.name in results or not all(unit in results for unit in video.units()):
+                continue
+            if self.celery_app is None:
+                continue  # a finalizer that only reads (tests of result.json): nobody stitches
+            if self.store.stitch_once(record.job_id, video.name):
+                send_stitch(self.celery_app, record, video)
+                log.info("job %s video %s: %d chunks done, stitch sent", record.job_id, video.name, len(video.chunks))
+
     def _advance(self, record: JobRecord) -> bool:
         results = self.store.results(record.job_id)
         self.known.remember(record, results)
         names = [v.name for v in record.videos]
+        self._stitch_ready(record, results)
         if not all(name in results for name in names):
             if record.state is JobState.QUEUED and (results or self.store.running(record.job_id) or self.store.progress(record.job_id)):
                 record.state = JobState.RUNNING

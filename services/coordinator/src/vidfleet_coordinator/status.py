@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from vidfleet_common.jobs import JobRecord, JobStore
-from vidfleet_common.results import RESULT_FILE
+from vidfleet_common.jobs import JobRecord, JobStore, JobVideo
+from vidfleet_common.results import RESULT_FILE, VideoResult
 from vidfleet_common.settings import scrub_url
 
 
@@ -21,6 +21,8 @@ class VideoStatus(BaseModel):
     error: str | None = None
     error_kind: str | None = None
     warning: str | None = None
+    chunks: int | None = Field(None, description="A split video: its chunks.")
+    chunks_done: int | None = Field(None, description="A split video: its chunks that have ended.")
 
 
 class JobStatus(BaseModel):
@@ -49,11 +51,13 @@ def job_status(store: JobStore, record: JobRecord, *, with_videos: bool = True) 
     for video in record.videos:
         result = results.get(video.name)
         if result is not None:
-            state = result.outcome.value
             status = VideoStatus(
-                name=video.name, video=result.video, state=state, frames=result.frames, total_frames=result.total_frames,
+                name=video.name, video=result.video, state=result.outcome.value, frames=result.frames, total_frames=result.total_frames,
                 error=result.error, error_kind=result.error_kind, warning=result.warning,
+                chunks=len(video.chunks) or None, chunks_done=len(video.chunks) or None,
             )
+        elif video.chunks:
+            status = _split_status(video, results, progress, running)
         else:
             state = "running" if video.name in running else "queued"
             status = VideoStatus(
@@ -79,4 +83,22 @@ def job_status(store: JobStore, record: JobRecord, *, with_videos: bool = True) 
         videos_queued=count["queued"],
         frames_done=sum(v.frames for v in videos),
         videos=videos if with_videos else [],
+    )
+
+
+def _split_status(video: JobVideo, results: dict[str, VideoResult], progress: dict[str, int], running: dict[str, str]) -> VideoStatus:
+    """A split video in progress: the frames its chunks own and have read, the workers running them."""
+    frames, done, workers = 0, 0, []
+    for chunk, unit in zip(video.chunks, video.units()):
+        read = results[unit].frames if unit in results else progress.get(unit, 0)
+        frames += max(0, min(chunk.frames, read - (chunk.start - chunk.read_from)))
+        done += unit in results
+        if unit in running:
+            workers.append(running[unit])
+    stitching = video.name in running
+    state = "running" if workers or stitching or done else "queued"
+    worker = running.get(video.name) or (", ".join(sorted(set(workers))) if workers else None)
+    return VideoStatus(
+        name=video.name, video=scrub_url(video.source), state=state, frames=frames, total_frames=video.chunks[-1].end,
+        worker=worker, chunks=len(video.chunks), chunks_done=done,
     )

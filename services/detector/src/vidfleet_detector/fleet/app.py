@@ -16,7 +16,7 @@ from vidfleet_common.redis_connection import REPORT
 from vidfleet_common.settings import Settings, load_settings, scrub_url
 from vidfleet_common.worker_metrics import process_exited
 from vidfleet_detector.fleet.metrics import WorkerMetrics
-from vidfleet_detector.fleet.tasks import ModelCache, run_detect
+from vidfleet_detector.fleet.tasks import ModelCache, run_detect, run_stitch
 
 log = logging.getLogger("vidfleet.detector.worker")
 
@@ -77,6 +77,15 @@ def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | Non
         except Exception as exc:
             # The result could not be recorded (Redis gone for minutes). Celery acknowledges a task that
             # raises, which would drop the video for good: reject it back into the queue instead.
+            log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
+            raise Reject(scrub_url(str(exc)), requeue=True) from exc
+
+    @app.task(name=TaskName.STITCH_VIDEO.value, bind=True)
+    def stitch_video(task: Any, request: Any) -> dict[str, Any]:
+        holder = Holder(task.request.hostname or socket.gethostname(), state.incarnation)
+        try:
+            return run_stitch(request, store=state.store, models=state.models, holder=holder, metrics=state.metrics, is_alive=state.is_alive)
+        except Exception as exc:
             log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
             raise Reject(scrub_url(str(exc)), requeue=True) from exc
 

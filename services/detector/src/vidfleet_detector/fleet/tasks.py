@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from vidfleet_common.chunks import chunk_unit
 from vidfleet_common.epoch import DATA_LOST, FleetEpoch
 from vidfleet_common.errors import ConfigError, ModelError
 from vidfleet_common.fleet import DetectRequest
@@ -29,6 +30,7 @@ from vidfleet_common.validation import describe_validation_error
 from vidfleet_detector.fleet.metrics import MetricsObserver, WorkerMetrics
 from vidfleet_detector.model_runner import ModelRunner
 from vidfleet_detector.pipeline import process_video
+from vidfleet_detector.split.run import stitch_video
 
 log = logging.getLogger("vidfleet.detector.task")
 
@@ -132,22 +134,24 @@ def run_detect(
         request = DetectRequest.model_validate(raw_request)
     except ValidationError as exc:
         return _invalid_request(raw_request, describe_validation_error(exc, what="task field"), store, metrics)
-    job_id, video = request.job_id, request.video
+    job_id, video, chunk = request.job_id, request.video, request.chunk
     ref = VideoRef(video.source, video.name, video.error, video.error_kind)
+    unit = video.name if chunk is None else chunk_unit(video.name, chunk.index)  # what the job record keys this run by
     stale = _stale_reason(store, request)
     if stale is not None:
-        log.warning("job %s video %s: %s; message dropped", job_id, video.name, stale)
-        return _ended(ref, VideoOutcome.CANCELLED, stale, "stale", holder.worker).model_dump(mode="json")
+        log.warning("job %s video %s: %s; message dropped", job_id, unit, stale)
+        return _ended(ref, VideoOutcome.CANCELLED, stale, "stale", holder.worker, unit).model_dump(mode="json")
     if store.is_cancelled(job_id):
-        result = _ended(ref, VideoOutcome.CANCELLED, "cancelled", "cancelled", holder.worker)
+        result = _ended(ref, VideoOutcome.CANCELLED, "cancelled", "cancelled", holder.worker, unit)
         return _report(store, job_id, result, metrics, started=None, epoch=request.epoch)
-    done = _done_elsewhere(store, job_id, video.name, holder, is_alive)
+    done = _done_elsewhere(store, job_id, unit, holder, is_alive)
     if done is not None:
-        log.info("job %s video %s: already %s by %s; this copy of its message is acknowledged unrun", job_id, video.name, done.outcome.value, done.worker)
+        log.info("job %s video %s: already %s by %s; this copy of its message is acknowledged unrun", job_id, unit, done.outcome.value, done.worker)
         return done.model_dump(mode="json")
     started = time.perf_counter()
-    attempt = store.video_started(job_id, video.name, holder)
-    log.info("job %s video %s: start (%s)%s", job_id, video.name, ref.display, f", attempt {attempt}" if attempt > 1 else "")
+    attempt = store.video_started(job_id, unit, holder)
+    where = f", {chunk.span()}" if chunk is not None else ""
+    log.info("job %s video %s: start (%s%s)%s", job_id, unit, ref.display, where, f", attempt {attempt}" if attempt > 1 else "")
     if metrics is not None:
         metrics.tasks_running.inc()
     try:
@@ -156,24 +160,27 @@ def run_detect(
             runner = models.runner(config)
         except (ConfigError, ModelError) as exc:
             kind = "config" if isinstance(exc, ConfigError) else "model"
-            failed = _ended(ref, VideoOutcome.FAILED, str(exc), kind, holder.worker).model_copy(update={"attempts": attempt})
+            failed = _ended(ref, VideoOutcome.FAILED, str(exc), kind, holder.worker, unit).model_copy(update={"attempts": attempt})
             return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch)
         observer = MetricsObserver(metrics, runner.names, runner.device) if metrics is not None else None
         stop = _StopFlag(store, job_id, request.epoch)
-        if metrics is not None and config.counting:
+        if metrics is not None and config.counting and chunk is None:
             metrics.counting.video_started(config, runner.names)
         try:
             result = process_video(
                 ref, config, runner, Path(request.out_dir),
-                progress=_ProgressToRedis(store, job_id, video.name), should_stop=stop, observer=observer, temp_owner=holder.incarnation,
+                progress=_ProgressToRedis(store, job_id, unit), should_stop=stop, observer=observer, temp_owner=holder.incarnation,
+                chunk=chunk,
             )
         finally:
             if observer is not None:
                 observer.close()
         result = result.model_copy(update={"worker": holder.worker, "attempts": attempt})
-        if metrics is not None and result.counts is not None:
+        if video.warning and result.ok:
+            result = result.model_copy(update={"warning": "; ".join(w for w in (result.warning, video.warning) if w)})
+        if metrics is not None and result.counts is not None and chunk is None:  # a chunk's counts include its lead-in
             metrics.counting.video_counted(config, runner.names, result.counts)
-        return _report(store, job_id, result, metrics, started=started, epoch=request.epoch)
+        return _report(store, job_id, result, metrics, started=started, epoch=request.epoch, video=chunk is None)
     finally:
         if metrics is not None:
             metrics.tasks_running.dec()
@@ -213,15 +220,20 @@ def _done_elsewhere(store: JobStore, job_id: str, name: str, me: Holder, is_aliv
 
 
 def _report(
-    store: JobStore, job_id: str, result: VideoResult, metrics: WorkerMetrics | None, *, started: float | None, epoch: str | None = None
+    store: JobStore, job_id: str, result: VideoResult, metrics: WorkerMetrics | None, *, started: float | None, epoch: str | None = None,
+    video: bool = True, decoded: bool = True,
 ) -> dict[str, Any]:
+    """Record the result and count it: `video` False for a chunk (its stitch counts the video), `decoded` False
+    for a stitch (its chunks counted the frames they decoded)."""
     if not _record(store, job_id, result, epoch):
         log.warning("job %s video %s: %s while it ran; its result is dropped with its job", job_id, result.name, DATA_LOST)
         return result.model_dump(mode="json")
     if metrics is not None:
-        metrics.videos.labels(outcome=result.outcome.value).inc()
-        metrics.frames_decoded.inc(result.frames)
-        if result.video_fps:
+        if video:
+            metrics.videos.labels(outcome=result.outcome.value).inc()
+        if decoded:
+            metrics.frames_decoded.inc(result.frames)
+        if result.video_fps and video:
             metrics.video_seconds.inc(result.frames / result.video_fps)
         if result.outcome is VideoOutcome.FAILED:
             metrics.errors.labels(kind=result.error_kind or "internal").inc()
@@ -253,8 +265,8 @@ def _record(store: JobStore, job_id: str, result: VideoResult, epoch: str | None
             time.sleep(2.0)
 
 
-def _ended(ref: VideoRef, outcome: VideoOutcome, error: str, kind: str, hostname: str) -> VideoResult:
-    return VideoResult(video=ref.display, name=ref.name, outcome=outcome, error=error, error_kind=kind, worker=hostname)
+def _ended(ref: VideoRef, outcome: VideoOutcome, error: str, kind: str, hostname: str, name: str | None = None) -> VideoResult:
+    return VideoResult(video=ref.display, name=name or ref.name, outcome=outcome, error=error, error_kind=kind, worker=hostname)
 
 
 def _invalid_request(raw: Any, reason: str, store: JobStore, metrics: WorkerMetrics | None) -> dict[str, Any]:
@@ -270,3 +282,48 @@ def _invalid_request(raw: Any, reason: str, store: JobStore, metrics: WorkerMetr
     if isinstance(job_id, str) and isinstance(name, str):
         _record(store, job_id, result)
     return result.model_dump(mode="json")
+
+
+def run_stitch(
+    raw_request: Any,
+    *,
+    store: JobStore,
+    models: ModelCache,
+    holder: Holder,
+    metrics: WorkerMetrics | None = None,
+    is_alive: Liveness | None = None,
+) -> dict[str, Any]:
+    """The body of the `stitch` task: a split video's chunk results into the video's (vidfleet_detector.split)."""
+    try:
+        request = DetectRequest.model_validate(raw_request)
+    except ValidationError as exc:
+        return _invalid_request(raw_request, describe_validation_error(exc, what="task field"), store, metrics)
+    job_id, video = request.job_id, request.video
+    ref = VideoRef(video.source, video.name, video.error, video.error_kind)
+    stale = _stale_reason(store, request)
+    if stale is not None:
+        log.warning("job %s video %s: %s; stitch message dropped", job_id, video.name, stale)
+        return _ended(ref, VideoOutcome.CANCELLED, stale, "stale", holder.worker).model_dump(mode="json")
+    done = _done_elsewhere(store, job_id, video.name, holder, is_alive)
+    if done is not None:
+        return done.model_dump(mode="json")
+    started = time.perf_counter()
+    attempt = store.video_started(job_id, video.name, holder)
+    results = store.results(job_id)
+    chunks = [results.get(unit) for unit in video.units()]
+    if any(r is None for r in chunks):  # cannot happen: sent once every chunk had a result
+        missing = [u for u, r in zip(video.units(), chunks) if r is None]
+        failed = _ended(ref, VideoOutcome.FAILED, f"{ref.display}: stitch sent before chunks {', '.join(missing)} ended", "internal", holder.worker)
+        return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch)
+    try:
+        config = JobConfig.from_mapping(request.config)
+        names = models.runner(config).names
+    except (ConfigError, ModelError) as exc:
+        failed = _ended(ref, VideoOutcome.FAILED, str(exc), "config" if isinstance(exc, ConfigError) else "model", holder.worker)
+        return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch)
+    result = stitch_video(ref, config, video.chunks, chunks, Path(request.out_dir), names=names, temp_owner=holder.incarnation)  # type: ignore[arg-type]
+    log.info("job %s video %s: %d chunks stitched in %.2fs", job_id, video.name, len(video.chunks), time.perf_counter() - started)
+    result = result.model_copy(update={"worker": holder.worker, "attempts": max(result.attempts, attempt)})
+    if metrics is not None and result.counts is not None:
+        metrics.counting.video_counted(config, names, result.counts)
+    return _report(store, job_id, result, metrics, started=started, epoch=request.epoch, decoded=False)

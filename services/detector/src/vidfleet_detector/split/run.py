@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vidfleet_common.chunks import Chunk, ChunkSummary, ProbeError, SplitSummary, plan_chunks, probe_video, why_not_split
+from vidfleet_common.chunks import Chunk, ChunkSummary, SplitSummary, plan_source
 from vidfleet_common.errors import VidfleetError
 from vidfleet_common.inputs import VideoRef
 from vidfleet_common.job_config import JobConfig
@@ -31,14 +31,9 @@ log = logging.getLogger("vidfleet.detector.split")
 
 def plan_video(ref: VideoRef, config: JobConfig) -> tuple[list[Chunk], str | None]:
     """The chunks of `ref` under `config` ([] to process it whole) and, when it is not split, why."""
-    if config.split_seconds is None or ref.error:
+    if ref.error:
         return [], None
-    try:
-        probe = probe_video(ref.source, display=ref.display)
-    except ProbeError as exc:
-        return [], f"not split: {exc}"  # processed whole: the decoder reports what is wrong with it
-    chunks = plan_chunks(probe, config.split_seconds, config.split_overlap_seconds)
-    return chunks, None if chunks else f"not split: {why_not_split(probe, config.split_seconds)}"
+    return plan_source(ref.source, config.split_seconds, config.split_overlap_seconds, display=ref.display)
 
 
 def stitch_video(
