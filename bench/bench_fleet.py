@@ -7,7 +7,13 @@ task (time in HTTP, Celery and Redis, not in the model).
 
 The fleet's workers are warmed up (model loaded) before timing, as a running fleet is; the embedded
 run's model loading is subtracted likewise. Target: overhead per video under 2 % of its processing time.
+
+Then one long video (split_seconds, docs/splitting.md): whole on 1 worker vs split into chunks on 2
+workers, each worker process limited to one CPU thread (OMP_NUM_THREADS=1: one worker, one accelerator,
+as on a GPU fleet), wall time from submission to result.json, the speed-up (goal >= 1.7x on 2 workers)
+and the stitching's cost (goal < 2 % of the processing time).
 Usage: python bench/bench_fleet.py [--videos 8] [--frames 150] [--model vidfleet-shapes-n.pt]
+                                   [--long-frames 1200] [--split-seconds 20] [--only many|split]
 """
 
 from __future__ import annotations
@@ -70,12 +76,64 @@ def fleet_run(folder: Path, input_root: Path, videos: list[Path], config: dict, 
         fleet.close()
 
 
+def one_video_on_fleet(folder: Path, input_root: Path, video: Path, warm: list[Path], config: dict, workers: int) -> tuple[float, dict]:
+    """(seconds from submission to the finished job, the video's result)."""
+    import json
+
+    fleet = Fleet.start(folder, input_root, workers=workers)
+    try:
+        for _ in range(2):  # every worker process loads its model before the timing
+            fleet.coordinator.wait_finished(fleet.submit([str(w) for w in warm[:workers]], config)["job_id"])
+        started = time.perf_counter()
+        job = fleet.submit([str(video)], config)
+        finished = fleet.coordinator.wait_finished(job["job_id"], timeout=3600)
+        seconds = time.perf_counter() - started
+        result = json.loads((Path(finished["out_dir"]) / "result.json").read_text())["videos"][0]
+        if result["outcome"] != "succeeded":
+            sys.exit(f"long video failed: {result['error']}\n{fleet.logs()}")
+        return seconds, result
+    finally:
+        fleet.close()
+
+
+def split_bench(work: Path, frames: int, split_seconds: float, model: str) -> None:
+    from vidfleet_detector.synthetic import generate_video
+
+    os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the workers (tests.fleet.fleet_env copies the environment)
+    root = work / "long-input"
+    video = generate_video(root / "long.mp4", seed=930, frames=frames, objects=5).video
+    warm = [generate_video(root / "warm" / f"w{i}.mp4", seed=940 + i, frames=8, objects=2).video for i in range(2)]
+    config = {"model": model, "device": "cpu"}
+    split = {**config, "split_seconds": split_seconds, "split_overlap_seconds": 2.0}
+    print(f"\none long video: {frames} frames (640x480, 15 fps, {frames / 15:.0f} s), model {model}, 1 CPU thread per worker")
+    whole_s, whole = one_video_on_fleet(work / "fleet-whole", root, video, warm, config, workers=1)
+    split_s, chunked = one_video_on_fleet(work / "fleet-split", root, video, warm, split, workers=2)
+    info = chunked["split"]
+    processing = sum(c["seconds"] for c in info["chunks"])
+    lead_in = sum(c["frames_read"] - c["frames"] for c in info["chunks"])
+    print(f"{'run':<34}{'seconds':>9}{'speed-up':>10}")
+    print(f"{'whole, 1 worker':<34}{whole_s:>9.2f}{1.0:>9.2f}x")
+    print(f"{f'split {len(info['chunks'])} x {split_seconds:g} s, 2 workers':<34}{split_s:>9.2f}{whole_s / split_s:>9.2f}x  (goal >= 1.7x)")
+    print(f"lead-in frames decoded and run twice: {lead_in} of {frames} ({100 * lead_in / frames:.1f} %)")
+    print(f"stitching: {info['stitch_seconds'] * 1000:.0f} ms = {100 * info['stitch_seconds'] / processing:.2f} % of the chunks' "
+          f"processing ({processing:.1f} s; goal < 2 %); boundaries {[(b['matched'], b['new'], b['ended']) for b in info['boundaries'][1:]]} "
+          f"(matched, new, ended)")
+    print(f"tracks: whole {whole['tracks']} ids / {whole['track_rows']} rows, split {chunked['tracks']} ids / {chunked['track_rows']} rows")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--frames", type=int, default=150, help="frames per video (150 = 10 s at 15 fps)")
     parser.add_argument("--model", default="vidfleet-shapes-n.pt")
+    parser.add_argument("--long-frames", type=int, default=1200, help="frames of the long video (1200 = 80 s at 15 fps)")
+    parser.add_argument("--split-seconds", type=float, default=20.0)
+    parser.add_argument("--only", choices=["many", "split"], help="run only the many-videos or the split part")
     args = parser.parse_args()
+    if args.only == "split":
+        with tempfile.TemporaryDirectory(prefix="vidfleet-bench-split-") as tmp:
+            split_bench(Path(tmp), args.long_frames, args.split_seconds, args.model)
+        return
     config = {"model": args.model, "device": "cpu"}
     with tempfile.TemporaryDirectory(prefix="vidfleet-bench-fleet-") as tmp:
         work = Path(tmp)
@@ -103,6 +161,9 @@ def main() -> None:
     print(f"finalize latency (last result -> result.json): {(one_final - one_last) * 1000:.0f} ms (1 worker), "
           f"{(two_final - two_last) * 1000:.0f} ms (2 workers)")
     print(f"2 workers vs 1: {one_final / two_final:.2f}x")
+    if args.only != "many":
+        with tempfile.TemporaryDirectory(prefix="vidfleet-bench-split-") as tmp:
+            split_bench(Path(tmp), args.long_frames, args.split_seconds, args.model)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,24 @@ def test_a_worker_killed_holding_a_chunk_redoes_that_chunk_only(split_fleet: Fle
     assert sorted(p.name for p in out.iterdir()) == ["long0.detections.jsonl", "long0.tracks.txt", "result.json"], "chunk files left"
     assert leftover_temp_files(out) == []
     assert store.redis.zcard(store.keys.in_flight(Queue.DETECT)) == 0
+
+
+def test_a_failing_chunk_fails_the_video_naming_the_chunk_and_time(fleet: Fleet, fleet_videos: Path) -> None:
+    """The video is shortened after it was planned (replaced under its name): its last chunk finds the end of
+    the video early. With save_intermediate_results the chunks that succeeded keep their files."""
+    from vidfleet_detector.synthetic import generate_video
+
+    folder = fleet_videos / "split-fault"
+    generate_video(folder / "cut.mp4", seed=60, frames=240, objects=3)
+    shorter = generate_video(folder / "cut-short.mp4", seed=60, frames=150, objects=3)
+    job = fleet.submit([str(folder / "cut.mp4")], {**SPLIT_CONFIG, "save_intermediate_results": True})
+    shorter.video.replace(folder / "cut.mp4")  # chunks opened from now on read 150 frames
+    finished = fleet.coordinator.wait_finished(job["job_id"], timeout=300)
+    video = json.loads((Path(finished["out_dir"]) / "result.json").read_text())["videos"][0]
+    print("failed:", video["error"])
+    assert finished["state"] == "failed" and video["outcome"] == "failed", video
+    # The first failing chunk, where and why (frames 120-180 of a video now 150 long), and that there was another.
+    assert "cut.mp4: chunk 3/4 (00:00:08-00:00:12): the video ended at frame 150 of 180 (and 1 more chunks)" in video["error"], video["error"]
+    kept = {c["index"]: c["outputs"] for c in video["split"]["chunks"] if c["outcome"] == "succeeded"}
+    assert kept and all((Path(finished["out_dir"]) / o["tracks"]).exists() for o in kept.values())
+    assert not (Path(finished["out_dir"]) / "cut.tracks.txt").exists()

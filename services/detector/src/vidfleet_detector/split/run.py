@@ -60,7 +60,8 @@ def stitch_video(
         cancelled = any(r.outcome is VideoOutcome.CANCELLED for _, r in bad)
         others = sum(1 for _, r in bad[1:] if r.error_kind != "skipped")
         more = f" (and {others} more chunks)" if others else ""
-        error = "cancelled" if cancelled else f"{chunk.span()}: {failed.error}{more}"
+        named = chunk.span() in (failed.error or "")  # the chunk reader's errors name the chunk and the time already
+        error = "cancelled" if cancelled else f"{failed.error if named else f'{chunk.span()}: {failed.error}'}{more}"
         return VideoResult(
             **base, outcome=VideoOutcome.CANCELLED if cancelled else VideoOutcome.FAILED, error=error,
             error_kind="cancelled" if cancelled else failed.error_kind, split=split,
