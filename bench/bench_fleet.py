@@ -113,7 +113,8 @@ def split_bench(work: Path, frames: int, split_seconds: float, model: str) -> No
     lead_in = sum(c["frames_read"] - c["frames"] for c in info["chunks"])
     print(f"{'run':<34}{'seconds':>9}{'speed-up':>10}")
     print(f"{'whole, 1 worker':<34}{whole_s:>9.2f}{1.0:>9.2f}x")
-    print(f"{f'split {len(info['chunks'])} x {split_seconds:g} s, 2 workers':<34}{split_s:>9.2f}{whole_s / split_s:>9.2f}x  (goal >= 1.7x)")
+    label = f"split {len(info['chunks'])} x {split_seconds:g} s, 2 workers"
+    print(f"{label:<34}{split_s:>9.2f}{whole_s / split_s:>9.2f}x  (goal >= 1.7x)")
     print(f"lead-in frames decoded and run twice: {lead_in} of {frames} ({100 * lead_in / frames:.1f} %)")
     print(f"stitching: {info['stitch_seconds'] * 1000:.0f} ms = {100 * info['stitch_seconds'] / processing:.2f} % of the chunks' "
           f"processing ({processing:.1f} s; goal < 2 %); boundaries {[(b['matched'], b['new'], b['ended']) for b in info['boundaries'][1:]]} "

@@ -8,10 +8,10 @@ Both call `stitch_video`, so local and fleet runs write the same files.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vidfleet_common.chunks import Chunk, ChunkSummary, SplitSummary, plan_source
 from vidfleet_common.errors import VidfleetError
@@ -26,7 +26,10 @@ from vidfleet_detector.drawing import draw_tracks
 from vidfleet_detector.outputs import ANNOTATED_SUFFIX, DETECTIONS_SUFFIX, TRACKS_SUFFIX, AnnotatedWriter, StagedFile
 from vidfleet_detector.split.stitch import ChunkTracks, EventReplay, copy_owned_lines, own_rows, owned_events, stitch_tracks
 
-log = logging.getLogger("vidfleet.detector.split")
+if TYPE_CHECKING:
+    from vidfleet_detector.model_runner import ModelRunner
+    from vidfleet_detector.pipeline import ProgressSink
+
 
 
 def plan_video(ref: VideoRef, config: JobConfig) -> tuple[list[Chunk], str | None]:
@@ -204,7 +207,8 @@ def _remove_chunk_files(out_dir: Path, results: Sequence[VideoResult], *, keep: 
 
 
 def process_split(
-    ref: VideoRef, config: JobConfig, runner, out_dir: Path, chunks: Sequence[Chunk], *, progress=None, warning: str | None = None
+    ref: VideoRef, config: JobConfig, runner: ModelRunner, out_dir: Path, chunks: Sequence[Chunk], *,
+    progress: ProgressSink | None = None, warning: str | None = None,
 ) -> VideoResult:
     """`vidfleet process` for a split video: every chunk in turn, in this process, then the stitch."""
     from vidfleet_detector.pipeline import process_video  # noqa: PLC0415 - the pipeline imports this package
@@ -212,10 +216,9 @@ def process_split(
     started = time.perf_counter()
     results = []
     for chunk in chunks:
-        result = process_video(ref, config, runner, out_dir, chunk=chunk)
+        sink = _ChunkProgress(progress, chunk) if progress is not None else None
+        result = process_video(ref, config, runner, out_dir, chunk=chunk, progress=sink)
         results.append(result)
-        if progress is not None:
-            progress.advance(chunk.end)
         if not result.ok:
             break  # the video fails with this chunk; the rest would be thrown away
     results += [VideoResult(video=ref.display, name=ref.name, outcome=VideoOutcome.FAILED, error="not run: an earlier chunk failed",
@@ -224,3 +227,21 @@ def process_split(
     seconds = time.perf_counter() - started
     return stitched.model_copy(update={"seconds": round(seconds, 4), "fps": round(stitched.frames / seconds, 2) if seconds > 0 else 0.0,
                                        "warning": stitched.warning or warning})
+
+
+class _ChunkProgress:
+    """A chunk's progress as the video's: the frames it owns read so far, after the ones before it."""
+
+    def __init__(self, video: ProgressSink, chunk: Chunk) -> None:
+        self.video, self.chunk = video, chunk
+
+    def start(self, ref: VideoRef, total_frames: int | None) -> None:
+        pass
+
+    def advance(self, frames_read: int) -> None:
+        lead_in = self.chunk.start - self.chunk.read_from
+        self.video.advance(self.chunk.start + max(0, min(self.chunk.frames, frames_read - lead_in)))
+
+    def finish(self, result: VideoResult) -> None:
+        if result.ok:
+            self.video.advance(self.chunk.end)
