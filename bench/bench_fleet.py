@@ -115,7 +115,11 @@ def split_bench(work: Path, frames: int, split_seconds: float, model: str) -> No
     print(f"{'whole, 1 worker':<34}{whole_s:>9.2f}{1.0:>9.2f}x")
     label = f"split {len(info['chunks'])} x {split_seconds:g} s, 2 workers"
     print(f"{label:<34}{split_s:>9.2f}{whole_s / split_s:>9.2f}x  (goal >= 1.7x)")
-    print(f"lead-in frames decoded and run twice: {lead_in} of {frames} ({100 * lead_in / frames:.1f} %)")
+    print(f"lead-in frames decoded and run twice: {lead_in} of {frames} ({100 * lead_in / frames:.1f} %): "
+          f"at best {2 / (1 + lead_in / frames):.2f}x on 2 workers")
+    slowdown = processing / (frames + lead_in) / (whole["seconds"] / frames)
+    print(f"a chunk frame took {slowdown:.2f}x the whole run's frame (> 1: the 2 workers share this machine's cores; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end)")
     print(f"stitching: {info['stitch_seconds'] * 1000:.0f} ms = {100 * info['stitch_seconds'] / processing:.2f} % of the chunks' "
           f"processing ({processing:.1f} s; goal < 2 %); boundaries {[(b['matched'], b['new'], b['ended']) for b in info['boundaries'][1:]]} "
           f"(matched, new, ended)")

@@ -304,6 +304,7 @@ def test_worker_metrics_port_matches_settings(chart: Rendered, component: str) -
 def test_workers_consume_the_queues_their_tasks_are_routed_to(chart: Rendered) -> None:
     routes = celery_config(_settings_defaults())["task_routes"]
     assert _arg(chart.workload("detector").container, "--queues") == routes[TaskName.DETECT_VIDEO]["queue"]
+    assert _arg(chart.workload("detector").container, "--queues") == routes[TaskName.STITCH_VIDEO]["queue"]  # split videos
     assert _arg(chart.workload("capture").container, "--queues") == routes[TaskName.CAPTURE_STREAM]["queue"]
 
 
