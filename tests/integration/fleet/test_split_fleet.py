@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import redis
 
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 # long0: 240 frames at 15 fps (16 s): 4 chunks of 4 s, each reading 1 s (or up to the keyframe before) earlier.
 SPLIT_CONFIG = {**JOB_CONFIG, "split_seconds": 4.0, "split_overlap_seconds": 1.0}
+DRAWN = {**SPLIT_CONFIG, "visualize": True}  # then: stitch, one render task per chunk's part, join
 UNITS = [f"long0.chunk{i:03d}" for i in range(4)]
 
 
@@ -40,12 +43,21 @@ def split_fleet(tmp_path: Path, fleet_videos: Path) -> Iterator[Fleet]:
 def embedded(vidfleet_cli: list[str], fleet_videos: Path, tmp_path: Path) -> Path:
     """The same video and config through `vidfleet process` (chunks in turn, in one process)."""
     config = tmp_path / "split.json"
-    config.write_text(json.dumps(SPLIT_CONFIG))
+    config.write_text(json.dumps(DRAWN))
     out = tmp_path / "embedded"
     done = subprocess.run([*vidfleet_cli, "process", str(fleet_videos / "long" / "long0.mp4"), "--config", str(config), "--out", str(out), "--quiet"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return out
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    capture.release()
+    return frames
 
 
 def _chunk_in_progress(store: JobStore, job_id: str, min_frames: int) -> tuple[str, str] | None:
@@ -59,7 +71,7 @@ def _chunk_in_progress(store: JobStore, job_id: str, min_frames: int) -> tuple[s
 def test_a_worker_killed_holding_a_chunk_redoes_that_chunk_only(split_fleet: Fleet, fleet_videos: Path, embedded: Path) -> None:
     fleet = split_fleet
     store = JobStore(redis.Redis.from_url(fleet.redis.url), RedisKeys())
-    job = fleet.submit([str(fleet_videos / "long" / "long0.mp4")], SPLIT_CONFIG)
+    job = fleet.submit([str(fleet_videos / "long" / "long0.mp4")], DRAWN)
     job_id = job["job_id"]
     assert store.redis.zcard(store.keys.in_flight(Queue.DETECT)) == 4, "each chunk is in flight: KEDA scales on chunks"
 
@@ -85,7 +97,11 @@ def test_a_worker_killed_holding_a_chunk_redoes_that_chunk_only(split_fleet: Fle
         assert (out / f"long0{suffix}").read_bytes() == (embedded / f"long0{suffix}").read_bytes(), suffix
     local = json.loads((embedded / "result.json").read_text())["videos"][0]
     assert [b for b in video["split"]["boundaries"]] == local["split"]["boundaries"]
-    assert sorted(p.name for p in out.iterdir()) == ["long0.detections.jsonl", "long0.tracks.txt", "result.json"], "chunk files left"
+    assert sorted(p.name for p in out.iterdir()) == ["long0.annotated.mp4", "long0.detections.jsonl", "long0.tracks.txt", "result.json"], \
+        "chunk files left"
+    fleet_frames, local_frames = _frames(out / "long0.annotated.mp4"), _frames(embedded / "long0.annotated.mp4")
+    assert len(fleet_frames) == 240 and all(np.array_equal(a, b) for a, b in zip(fleet_frames, local_frames)), "parts drawn and joined alike"
+    assert video["split"]["render_seconds"] > 0
     assert leftover_temp_files(out) == []
     assert store.redis.zcard(store.keys.in_flight(Queue.DETECT)) == 0
 

@@ -88,3 +88,39 @@ def test_cancel_settles_the_chunks_nobody_runs(settings: Settings, store: JobSto
     results = store.results(record.job_id)
     assert sorted(results) == UNITS[1:] and {r.outcome for r in results.values()} == {VideoOutcome.CANCELLED}
     assert store.redis.zcard(store.keys.in_flight(Queue.DETECT)) == 1  # the running chunk, until it stops
+
+
+def _steps(store: JobStore) -> list[tuple[str, str]]:
+    return [(m["headers"]["task"], m["headers"]["id"].split(":", 1)[1]) for m in _messages(store) if m["headers"]["task"] != TaskName.DETECT_VIDEO.value]
+
+
+def test_with_visualize_the_parts_are_drawn_in_parallel_then_joined(settings: Settings, store: JobStore) -> None:
+    app = make_celery(settings)
+    record = submit_job(store, app, settings, ["long.mp4"], {**SPLIT, "visualize": True})
+    finalizer = Finalizer(store, celery_app=app)
+    for unit in UNITS:
+        store.video_finished(record.job_id, _done(unit))
+    finalizer.run_once()
+    assert _steps(store) == [(TaskName.STITCH_VIDEO.value, "long.stitch")]
+    store.video_finished(record.job_id, _done("long.stitch"))
+    finalizer.run_once()
+    renders = [(TaskName.RENDER_CHUNK.value, f"long.render00{i}") for i in range(3)]
+    assert sorted(_steps(store)) == sorted([(TaskName.STITCH_VIDEO.value, "long.stitch"), *renders])
+    for i in range(3):
+        store.video_finished(record.job_id, _done(f"long.render00{i}"))
+    finalizer.run_once()
+    finalizer.run_once()
+    assert (TaskName.JOIN_VIDEO.value, "long") in _steps(store) and len(_steps(store)) == 5, "each step sent once"
+
+
+def test_a_failed_stitch_ends_the_video_without_drawing(settings: Settings, store: JobStore) -> None:
+    app = make_celery(settings)
+    record = submit_job(store, app, settings, ["long.mp4"], {**SPLIT, "visualize": True})
+    for unit in UNITS:
+        store.video_finished(record.job_id, _done(unit))
+    failed = VideoResult(video="long", name="long.stitch", outcome=VideoOutcome.FAILED, error="chunk 2/3 (00:00:03-00:00:06): bad", error_kind="video")
+    store.video_finished(record.job_id, failed)
+    Finalizer(store, celery_app=app).run_once()
+    Finalizer(store, celery_app=app).run_once()
+    assert store.results(record.job_id)["long"].error == failed.error
+    assert store.get(record.job_id).state.value == "failed"

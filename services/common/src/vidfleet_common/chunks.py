@@ -26,6 +26,7 @@ from vidfleet_common.errors import VideoError
 
 CHUNK_MARK = ".chunk"
 STITCH_MARK = ".stitch"
+RENDER_MARK = ".render"
 
 
 class Chunk(BaseModel):
@@ -91,7 +92,13 @@ def chunk_unit(name: str, index: int) -> str:
 
 
 def stitch_unit(name: str) -> str:
+    """The stitch of a video whose annotated parts are drawn next (visualize); otherwise the stitch is the video's."""
     return f"{name}{STITCH_MARK}"
+
+
+def render_unit(name: str, index: int) -> str:
+    """The drawing of a chunk's part of the annotated video: `<video>.render003`."""
+    return f"{name}{RENDER_MARK}{index:03d}"
 
 
 def probe_video(source: str, *, display: str | None = None) -> VideoProbe:
@@ -206,7 +213,7 @@ class SplitSummary(BaseModel):
     chunks: list[ChunkSummary]
     boundaries: list[BoundaryStats] = Field(default_factory=list)
     stitch_seconds: float = 0.0
-    render_seconds: float = Field(0.0, description="Of stitch_seconds, drawing the annotated video.")
+    render_seconds: float = Field(0.0, description="Drawing the chunks' parts of the annotated video (summed) and joining them.")
     events_dropped: int = Field(0, description="Zone events of a chunk that contradicted the stitched state (a repeated enter).")
 
 

@@ -17,6 +17,8 @@ class TaskName(StrEnum):
 
     DETECT_VIDEO = "vidfleet.detect.video"
     STITCH_VIDEO = "vidfleet.detect.stitch"
+    RENDER_CHUNK = "vidfleet.detect.render"
+    JOIN_VIDEO = "vidfleet.detect.join"
     FINALIZE_JOB = "vidfleet.coordinator.finalize_job"
     CAPTURE_STREAM = "vidfleet.capture.stream"
 

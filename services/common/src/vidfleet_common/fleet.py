@@ -72,6 +72,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             TaskName.DETECT_VIDEO.value: {"queue": Queue.DETECT.value},
             # Stitching needs the chunks' files and the model's class names: a detector's job, after its chunks.
             TaskName.STITCH_VIDEO.value: {"queue": Queue.DETECT.value},
+            TaskName.RENDER_CHUNK.value: {"queue": Queue.DETECT.value},
+            TaskName.JOIN_VIDEO.value: {"queue": Queue.DETECT.value},
             TaskName.CAPTURE_STREAM.value: {"queue": Queue.CAPTURE.value},
         },
         "task_create_missing_queues": True,

@@ -194,7 +194,8 @@ class JobStore:
         pipe.execute()
 
     def stitch_once(self, job_id: str, name: str, *, queue: Queue = Queue.DETECT) -> bool:
-        """True the first time only: the caller sends the video's stitch task (which is then in flight)."""
+        """True the first time only for `name` (a split video's stitch, render or join unit): the caller sends
+        its task, which is then in flight."""
         if not self.redis.hsetnx(self.keys.job_stitching(job_id), name, time.time()):
             return False
         self.redis.zadd(self.keys.in_flight(queue), {in_flight_member(job_id, name): time.time()})

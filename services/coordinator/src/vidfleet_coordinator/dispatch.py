@@ -114,15 +114,15 @@ def _job_video(ref: VideoRef, config: JobConfig) -> JobVideo:
     return JobVideo(source=ref.source, name=ref.name, error=ref.error, error_kind=ref.error_kind, chunks=chunks, warning=warning)
 
 
-def send_stitch(celery_app: Any, record: JobRecord, video: JobVideo) -> None:
-    """The task that stitches a split video once every chunk has a result (keyed like the video: the reaper
-    gives it back like one)."""
-    request = DetectRequest(job_id=record.job_id, video=video, config=record.config, out_dir=record.out_dir, epoch=record.epoch)
+def send_step(celery_app: Any, record: JobRecord, video: JobVideo, task: TaskName, unit: str, chunk: Chunk | None = None) -> None:
+    """A step of a split video after its chunks (stitch, render a chunk's part, join), keyed by `unit` like a
+    video: the reaper gives it back like one."""
+    request = DetectRequest(job_id=record.job_id, video=video, config=record.config, out_dir=record.out_dir, epoch=record.epoch, chunk=chunk)
     celery_app.send_task(
-        TaskName.STITCH_VIDEO.value,
+        task.value,
         kwargs={"request": request.model_dump(mode="json")},
         queue=Queue.DETECT.value,
-        task_id=detect_task_id(record.job_id, video.name),
+        task_id=detect_task_id(record.job_id, unit),
     )
 
 

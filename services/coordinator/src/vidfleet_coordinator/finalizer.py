@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from vidfleet_common.counts import sum_counts
-from vidfleet_common.jobs import JobRecord, JobState, JobStore
+from vidfleet_common.jobs import JobRecord, JobState, JobStore, JobVideo
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_common.redis_connection import report_failure
 from vidfleet_common.staging import remove_temp_files
-from vidfleet_coordinator.dispatch import send_stitch
+from vidfleet_common.chunks import Chunk, render_unit, stitch_unit
+from vidfleet_common.contracts import TaskName
+from vidfleet_coordinator.dispatch import send_step
 from vidfleet_coordinator.metrics import CoordinatorMetrics
 
 log = logging.getLogger("vidfleet.coordinator.finalizer")
@@ -82,15 +84,32 @@ class Finalizer:
             stop.wait(interval)
 
     def _stitch_ready(self, record: JobRecord, results: dict[str, VideoResult]) -> None:
-        """Send the stitch task of every split video whose chunks all have a result (once)."""
+        """Advance every split video whose chunks all have a result: stitch; with `visualize`, then draw each
+        chunk's part of the annotated video and join the parts. Each step is sent once."""
+        if self.celery_app is None:
+            return  # a finalizer that only reads (tests of result.json): nobody stitches
         for video in record.videos:
             if not video.chunks or video.name in results or not all(unit in results for unit in video.units()):
                 continue
-            if self.celery_app is None:
-                continue  # a finalizer that only reads (tests of result.json): nobody stitches
-            if self.store.stitch_once(record.job_id, video.name):
-                send_stitch(self.celery_app, record, video)
-                log.info("job %s video %s: %d chunks done, stitch sent", record.job_id, video.name, len(video.chunks))
+            visualize = bool(record.config.get("visualize"))
+            stitched = stitch_unit(video.name) if visualize else video.name
+            if stitched not in results:
+                self._send_once(record, video, TaskName.STITCH_VIDEO, stitched)
+                continue
+            if not results[stitched].ok:  # nothing to draw: the video ends with the stitch's failure
+                self.store.video_finished(record.job_id, results[stitched].model_copy(update={"name": video.name}), epoch=record.epoch)
+                continue
+            parts = [render_unit(video.name, c.index) for c in video.chunks]
+            for chunk, part in zip(video.chunks, parts):
+                if part not in results:
+                    self._send_once(record, video, TaskName.RENDER_CHUNK, part, chunk)
+            if all(part in results for part in parts):
+                self._send_once(record, video, TaskName.JOIN_VIDEO, video.name)
+
+    def _send_once(self, record: JobRecord, video: JobVideo, task: TaskName, unit: str, chunk: Chunk | None = None) -> None:
+        if self.store.stitch_once(record.job_id, unit):
+            send_step(self.celery_app, record, video, task, unit, chunk)
+            log.info("job %s video %s: %s sent", record.job_id, unit, task.value)
 
     def _advance(self, record: JobRecord) -> bool:
         results = self.store.results(record.job_id)

@@ -16,7 +16,7 @@ from vidfleet_common.redis_connection import REPORT
 from vidfleet_common.settings import Settings, load_settings, scrub_url
 from vidfleet_common.worker_metrics import process_exited
 from vidfleet_detector.fleet.metrics import WorkerMetrics
-from vidfleet_detector.fleet.tasks import ModelCache, run_detect, run_stitch
+from vidfleet_detector.fleet.tasks import ModelCache, run_detect, run_join, run_render, run_stitch
 
 log = logging.getLogger("vidfleet.detector.worker")
 
@@ -80,14 +80,21 @@ def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | Non
             log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
             raise Reject(scrub_url(str(exc)), requeue=True) from exc
 
-    @app.task(name=TaskName.STITCH_VIDEO.value, bind=True)
-    def stitch_video(task: Any, request: Any) -> dict[str, Any]:
-        holder = Holder(task.request.hostname or socket.gethostname(), state.incarnation)
-        try:
-            return run_stitch(request, store=state.store, models=state.models, holder=holder, metrics=state.metrics, is_alive=state.is_alive)
-        except Exception as exc:
-            log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
-            raise Reject(scrub_url(str(exc)), requeue=True) from exc
+    def split_step(name: TaskName, body: Any) -> None:
+        """The steps of a split video after its chunks (vidfleet_detector.split), like the detect task."""
+
+        @app.task(name=name.value, bind=True)
+        def step(task: Any, request: Any) -> dict[str, Any]:
+            holder = Holder(task.request.hostname or socket.gethostname(), state.incarnation)
+            try:
+                return body(request, store=state.store, models=state.models, holder=holder, metrics=state.metrics, is_alive=state.is_alive)
+            except Exception as exc:
+                log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
+                raise Reject(scrub_url(str(exc)), requeue=True) from exc
+
+    split_step(TaskName.STITCH_VIDEO, run_stitch)
+    split_step(TaskName.RENDER_CHUNK, run_render)
+    split_step(TaskName.JOIN_VIDEO, run_join)
 
     @signals.worker_ready.connect(weak=False)
     def start_heartbeat(sender: Any = None, **_: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vidfleet_common.chunks import chunk_unit
+from vidfleet_common.chunks import chunk_unit, render_unit, stitch_unit
 from vidfleet_common.epoch import DATA_LOST, FleetEpoch
 from vidfleet_common.errors import ConfigError, ModelError
 from vidfleet_common.fleet import DetectRequest
@@ -30,6 +30,7 @@ from vidfleet_common.validation import describe_validation_error
 from vidfleet_detector.fleet.metrics import MetricsObserver, WorkerMetrics
 from vidfleet_detector.model_runner import ModelRunner
 from vidfleet_detector.pipeline import process_video
+from vidfleet_detector.split.render import join_video, render_chunk
 from vidfleet_detector.split.run import stitch_video
 
 log = logging.getLogger("vidfleet.detector.task")
@@ -284,46 +285,96 @@ def _invalid_request(raw: Any, reason: str, store: JobStore, metrics: WorkerMetr
     return result.model_dump(mode="json")
 
 
-def run_stitch(
+def run_stitch(raw_request: Any, **context: Any) -> dict[str, Any]:
+    """The `stitch` task: a split video's chunk results into the video's (vidfleet_detector.split). With
+    `visualize` its result is kept under `<video>.stitch` until the annotated parts are drawn and joined."""
+
+    def stitch(request: DetectRequest, ref: VideoRef, config: JobConfig, names: dict[int, str], results: dict[str, VideoResult], owner: str | None) -> VideoResult:
+        chunks = [results[unit] for unit in request.video.units()]
+        result = stitch_video(ref, config, request.video.chunks, chunks, Path(request.out_dir), names=names, temp_owner=owner)
+        return result.model_copy(update={"name": stitch_unit(ref.name)}) if config.visualize and result.ok else result
+
+    def unit(request: DetectRequest) -> str:
+        return stitch_unit(request.video.name) if request.config.get("visualize") else request.video.name
+
+    return _run_step(raw_request, "stitch", unit, stitch, needs=lambda r: r.video.units(), counted=True, **context)
+
+
+def run_render(raw_request: Any, **context: Any) -> dict[str, Any]:
+    """The `render` task: one chunk's part of a split video's annotated video, with the stitched ids."""
+
+    def render(request: DetectRequest, ref: VideoRef, config: JobConfig, names: dict[int, str], results: dict[str, VideoResult], owner: str | None) -> VideoResult:
+        stitched = results[stitch_unit(ref.name)]
+        return render_chunk(ref, config, request.chunk, Path(request.out_dir), names=names, width=stitched.width or 0,  # type: ignore[arg-type]
+                            height=stitched.height or 0, events=stitched.outputs.events, temp_owner=owner)
+
+    def unit(request: DetectRequest) -> str:
+        return render_unit(request.video.name, request.chunk.index if request.chunk else 0)
+
+    return _run_step(raw_request, "render", unit, render, needs=lambda r: [stitch_unit(r.video.name)], counted=False, **context)
+
+
+def run_join(raw_request: Any, **context: Any) -> dict[str, Any]:
+    """The `join` task: the chunks' parts into the annotated video, and the video's result."""
+
+    def join(request: DetectRequest, ref: VideoRef, config: JobConfig, names: dict[int, str], results: dict[str, VideoResult], owner: str | None) -> VideoResult:
+        parts = [results[render_unit(ref.name, c.index)] for c in request.video.chunks]
+        return join_video(results[stitch_unit(ref.name)], parts, Path(request.out_dir), name=ref.name, keep=config.save_intermediate_results,
+                          temp_owner=owner)
+
+    def needs(request: DetectRequest) -> list[str]:
+        return [stitch_unit(request.video.name), *(render_unit(request.video.name, c.index) for c in request.video.chunks)]
+
+    return _run_step(raw_request, "join", lambda r: r.video.name, join, needs=needs, counted=True, **context)
+
+
+def _run_step(
     raw_request: Any,
+    what: str,
+    unit_of: Callable[[DetectRequest], str],
+    body: Callable[..., VideoResult],
     *,
+    needs: Callable[[DetectRequest], list[str]],
+    counted: bool,
     store: JobStore,
     models: ModelCache,
     holder: Holder,
     metrics: WorkerMetrics | None = None,
     is_alive: Liveness | None = None,
 ) -> dict[str, Any]:
-    """The body of the `stitch` task: a split video's chunk results into the video's (vidfleet_detector.split)."""
+    """A step of a split video after its chunks, run and recorded like a video under its own unit name."""
     try:
         request = DetectRequest.model_validate(raw_request)
     except ValidationError as exc:
         return _invalid_request(raw_request, describe_validation_error(exc, what="task field"), store, metrics)
     job_id, video = request.job_id, request.video
     ref = VideoRef(video.source, video.name, video.error, video.error_kind)
+    unit = unit_of(request)
     stale = _stale_reason(store, request)
     if stale is not None:
-        log.warning("job %s video %s: %s; stitch message dropped", job_id, video.name, stale)
-        return _ended(ref, VideoOutcome.CANCELLED, stale, "stale", holder.worker).model_dump(mode="json")
-    done = _done_elsewhere(store, job_id, video.name, holder, is_alive)
+        log.warning("job %s video %s: %s; %s message dropped", job_id, unit, stale, what)
+        return _ended(ref, VideoOutcome.CANCELLED, stale, "stale", holder.worker, unit).model_dump(mode="json")
+    done = _done_elsewhere(store, job_id, unit, holder, is_alive)
     if done is not None:
         return done.model_dump(mode="json")
     started = time.perf_counter()
-    attempt = store.video_started(job_id, video.name, holder)
+    attempt = store.video_started(job_id, unit, holder)
     results = store.results(job_id)
-    chunks = [results.get(unit) for unit in video.units()]
-    if any(r is None for r in chunks):  # cannot happen: sent once every chunk had a result
-        missing = [u for u, r in zip(video.units(), chunks) if r is None]
-        failed = _ended(ref, VideoOutcome.FAILED, f"{ref.display}: stitch sent before chunks {', '.join(missing)} ended", "internal", holder.worker)
-        return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch)
+    missing = [u for u in needs(request) if u not in results]
+    if missing:  # cannot happen: the finalizer sends a step once what it needs has a result
+        failed = _ended(ref, VideoOutcome.FAILED, f"{ref.display}: {what} sent before {', '.join(missing)} ended", "internal", holder.worker, unit)
+        return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch, video=False, decoded=False)
     try:
         config = JobConfig.from_mapping(request.config)
         names = models.runner(config).names
     except (ConfigError, ModelError) as exc:
-        failed = _ended(ref, VideoOutcome.FAILED, str(exc), "config" if isinstance(exc, ConfigError) else "model", holder.worker)
-        return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch)
-    result = stitch_video(ref, config, video.chunks, chunks, Path(request.out_dir), names=names, temp_owner=holder.incarnation)  # type: ignore[arg-type]
-    log.info("job %s video %s: %d chunks stitched in %.2fs", job_id, video.name, len(video.chunks), time.perf_counter() - started)
+        kind = "config" if isinstance(exc, ConfigError) else "model"
+        failed = _ended(ref, VideoOutcome.FAILED, str(exc), kind, holder.worker, unit)
+        return _report(store, job_id, failed, metrics, started=started, epoch=request.epoch, video=False, decoded=False)
+    result = body(request, ref, config, names, results, holder.incarnation)
+    log.info("job %s video %s: %s done in %.2fs", job_id, unit, what, time.perf_counter() - started)
     result = result.model_copy(update={"worker": holder.worker, "attempts": max(result.attempts, attempt)})
-    if metrics is not None and result.counts is not None:
+    final = result.name == video.name
+    if metrics is not None and final and result.counts is not None:
         metrics.counting.video_counted(config, names, result.counts)
-    return _report(store, job_id, result, metrics, started=started, epoch=request.epoch, decoded=False)
+    return _report(store, job_id, result, metrics, started=started, epoch=request.epoch, video=final and counted, decoded=False)

@@ -18,12 +18,9 @@ from vidfleet_common.errors import VidfleetError
 from vidfleet_common.inputs import VideoRef
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.results import VideoOutcome, VideoOutputs, VideoResult
-from vidfleet_detector.analytics.drawing import draw_counting
-from vidfleet_detector.analytics.geometry import resolve
 from vidfleet_detector.analytics.video import EVENTS_SUFFIX
-from vidfleet_detector.decode import FrameReader
-from vidfleet_detector.drawing import draw_tracks
-from vidfleet_detector.outputs import ANNOTATED_SUFFIX, DETECTIONS_SUFFIX, TRACKS_SUFFIX, AnnotatedWriter, StagedFile
+from vidfleet_detector.outputs import DETECTIONS_SUFFIX, TRACKS_SUFFIX, StagedFile
+from vidfleet_detector.split.render import join_video, render_chunk, write_id_maps
 from vidfleet_detector.split.stitch import ChunkTracks, EventReplay, copy_owned_lines, own_rows, owned_events, stitch_tracks
 
 if TYPE_CHECKING:
@@ -75,7 +72,7 @@ def stitch_video(
     except Exception as exc:  # noqa: BLE001 - a video's failure must not end the job
         message = str(exc) if isinstance(exc, VidfleetError) else f"{ref.display}: stitching failed: {type(exc).__name__}: {exc}"
         return VideoResult(**base, outcome=VideoOutcome.FAILED, error=message, error_kind="stitch", split=split)
-    _remove_chunk_files(out_dir, results, keep=False)
+    _remove_chunk_files(out_dir, results, keep=False, but_tracks=config.visualize)  # the parts are drawn from the tracks
     return result
 
 
@@ -89,12 +86,9 @@ def _stitch(
               "detections": StagedFile(out_dir, ref.name, DETECTIONS_SUFFIX, owner=temp_owner)}
     if config.counting:
         staged["events"] = StagedFile(out_dir, ref.name, EVENTS_SUFFIX, owner=temp_owner)
-    if config.visualize:
-        staged["annotated"] = StagedFile(out_dir, ref.name, ANNOTATED_SUFFIX, owner=temp_owner)
     replay = EventReplay(config) if config.counting else None
     rows = detections = 0
     ids: set[int] = set()
-    render_s = 0.0
     try:
         with open(staged["tracks"].temp, "w", encoding="utf-8") as out:
             for chunk, chunk_tracks, mapping in zip(chunks, tracks, space.maps):
@@ -112,10 +106,8 @@ def _stitch(
                         kept = replay.take(event, mapping)
                         if kept is not None:
                             out.write(json.dumps(kept, separators=(",", ":")) + "\n")
-        if "annotated" in staged:
-            t0 = time.perf_counter()
-            _render(ref, config, chunks, tracks, space.maps, results, staged["annotated"], names)
-            render_s = time.perf_counter() - t0
+        if config.visualize:
+            write_id_maps(out_dir, ref.name, space.maps)  # for drawing the chunks' parts (vidfleet_detector.split.render)
         for file in staged.values():
             file.commit()
     except BaseException:
@@ -124,7 +116,7 @@ def _stitch(
         raise
     stitch_s = time.perf_counter() - started
     split = split.model_copy(update={
-        "boundaries": boundaries, "stitch_seconds": round(stitch_s, 4), "render_seconds": round(render_s, 4),
+        "boundaries": boundaries, "stitch_seconds": round(stitch_s, 4),
         "events_dropped": replay.dropped if replay is not None else 0,
     })
     seconds = sum(r.seconds for r in results) + stitch_s
@@ -149,44 +141,6 @@ def _stitch(
     )
 
 
-def _render(
-    ref: VideoRef, config: JobConfig, chunks: Sequence[Chunk], tracks: Sequence[ChunkTracks], maps: Sequence[dict[int, int]],
-    results: Sequence[VideoResult], staged: StagedFile, names: dict[int, str],
-) -> None:
-    """Draw the stitched tracks (and the counting lines and zones, with running counts) on the video's frames."""
-
-    width, height = results[0].width or 0, results[0].height or 0
-    writer = AnnotatedWriter(staged, fps=chunks[0].fps / config.skip_frames, width=width, height=height)
-    geometry = resolve(config.lines, config.zones, width, height) if config.counting else None
-    replay = EventReplay(config) if config.counting else None
-    pending = []
-    if replay is not None:
-        for chunk, result, mapping in zip(chunks, results, maps):
-            pending += [(e, mapping) for e in owned_events(Path(staged.final.parent) / result.outputs.events, chunk)]  # type: ignore[operator]
-    k, cursor = 0, 0
-    reader = FrameReader(ref.source, stride=config.skip_frames, display=ref.display)
-    try:
-        for frame in reader:
-            number = frame.index + 1
-            while k < len(chunks) - 1 and frame.index >= chunks[k].end:
-                k += 1
-            rows = tracks[k].by_frame.get(number)
-            image = frame.image
-            if rows is not None and len(rows):
-                rows = rows.copy()
-                rows[:, 4] = [maps[k][int(t)] for t in rows[:, 4]]
-                image = draw_tracks(image, rows, names)
-            if replay is not None and geometry is not None:
-                while cursor < len(pending) and int(pending[cursor][0]["frame"]) <= number:
-                    replay.take(*pending[cursor])
-                    cursor += 1
-                image = draw_counting(image, geometry, replay.counts)
-            writer.write(image)
-    finally:
-        reader.close()
-        writer.close()
-
-
 def _summary(chunk: Chunk, result: VideoResult, out_dir: Path, keep: bool) -> ChunkSummary:
     outputs = {k: v for k, v in result.outputs.model_dump().items() if v} if keep else {}
     return ChunkSummary(
@@ -196,13 +150,13 @@ def _summary(chunk: Chunk, result: VideoResult, out_dir: Path, keep: bool) -> Ch
     )
 
 
-def _remove_chunk_files(out_dir: Path, results: Sequence[VideoResult], *, keep: bool) -> None:
+def _remove_chunk_files(out_dir: Path, results: Sequence[VideoResult], *, keep: bool, but_tracks: bool = False) -> None:
     """A chunk's files once stitched (or, for a failed video, unless save_intermediate_results keeps them)."""
     if keep:
         return
     for result in results:
-        for relative in result.outputs.model_dump().values():
-            if relative:
+        for kind, relative in result.outputs.model_dump().items():
+            if relative and not (but_tracks and kind == "tracks"):
                 (out_dir / relative).unlink(missing_ok=True)
 
 
@@ -224,6 +178,10 @@ def process_split(
     results += [VideoResult(video=ref.display, name=ref.name, outcome=VideoOutcome.FAILED, error="not run: an earlier chunk failed",
                             error_kind="skipped") for _ in chunks[len(results):]]
     stitched = stitch_video(ref, config, chunks, results, out_dir, names=runner.names)
+    if config.visualize and stitched.ok:
+        renders = [render_chunk(ref, config, chunk, out_dir, names=runner.names, width=stitched.width or 0, height=stitched.height or 0,
+                                events=stitched.outputs.events) for chunk in chunks]
+        stitched = join_video(stitched, renders, out_dir, name=ref.name, keep=config.save_intermediate_results)
     seconds = time.perf_counter() - started
     return stitched.model_copy(update={"seconds": round(seconds, 4), "fps": round(stitched.frames / seconds, 2) if seconds > 0 else 0.0,
                                        "warning": stitched.warning or warning})
