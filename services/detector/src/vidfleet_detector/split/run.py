@@ -1,8 +1,9 @@
 """A split video end to end: plan its chunks, and stitch the chunks' results into the video's result.
 
-`vidfleet process` runs the chunks one after the other in this process (`process_split`); the fleet
-runs each as a `detect` task and the last step as a `stitch` task (vidfleet_detector.fleet.tasks).
-Both call `stitch_video`, so local and fleet runs write the same files.
+`vidfleet process` runs the chunks one after the other in this process (`process_split`), then the
+stitch and, with `visualize`, the drawing of each chunk's part and the join; the fleet runs each chunk
+as a `detect` task and each later step as a task of its own (vidfleet_detector.fleet.tasks). Both call
+the same functions, so local and fleet runs write the same files.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from vidfleet_detector.pipeline import ProgressSink
 
 
-
 def plan_video(ref: VideoRef, config: JobConfig) -> tuple[list[Chunk], str | None]:
     """The chunks of `ref` under `config` ([] to process it whole) and, when it is not split, why."""
     if ref.error:
@@ -49,7 +49,7 @@ def stitch_video(
     """The video's result from its chunks' (in chunk order); writes its files when every chunk succeeded."""
     started = time.perf_counter()
     keep = config.save_intermediate_results
-    summaries = [_summary(c, r, out_dir, keep) for c, r in zip(chunks, results)]
+    summaries = [_summary(c, r, keep) for c, r in zip(chunks, results)]
     base = {"video": ref.display, "name": ref.name, "attempts": max(r.attempts for r in results), "total_frames": chunks[-1].end,
             "video_fps": chunks[0].fps}
     split = SplitSummary(split_seconds=config.split_seconds or 0.0, overlap_seconds=config.split_overlap_seconds, chunks=summaries)
@@ -141,7 +141,7 @@ def _stitch(
     )
 
 
-def _summary(chunk: Chunk, result: VideoResult, out_dir: Path, keep: bool) -> ChunkSummary:
+def _summary(chunk: Chunk, result: VideoResult, keep: bool) -> ChunkSummary:
     outputs = {k: v for k, v in result.outputs.model_dump().items() if v} if keep else {}
     return ChunkSummary(
         index=chunk.index, start_s=round(chunk.start_seconds, 3), end_s=round(chunk.end_seconds, 3), frames=chunk.frames,
@@ -162,7 +162,7 @@ def _remove_chunk_files(out_dir: Path, results: Sequence[VideoResult], *, keep: 
 
 def process_split(
     ref: VideoRef, config: JobConfig, runner: ModelRunner, out_dir: Path, chunks: Sequence[Chunk], *,
-    progress: ProgressSink | None = None, warning: str | None = None,
+    progress: ProgressSink | None = None,
 ) -> VideoResult:
     """`vidfleet process` for a split video: every chunk in turn, in this process, then the stitch."""
     from vidfleet_detector.pipeline import process_video  # noqa: PLC0415 - the pipeline imports this package
@@ -183,8 +183,7 @@ def process_split(
                                 events=stitched.outputs.events) for chunk in chunks]
         stitched = join_video(stitched, renders, out_dir, name=ref.name, keep=config.save_intermediate_results)
     seconds = time.perf_counter() - started
-    return stitched.model_copy(update={"seconds": round(seconds, 4), "fps": round(stitched.frames / seconds, 2) if seconds > 0 else 0.0,
-                                       "warning": stitched.warning or warning})
+    return stitched.model_copy(update={"seconds": round(seconds, 4), "fps": round(stitched.frames / seconds, 2) if seconds > 0 else 0.0})
 
 
 class _ChunkProgress:
