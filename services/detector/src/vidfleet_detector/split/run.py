@@ -22,7 +22,7 @@ from vidfleet_common.results import VideoOutcome, VideoOutputs, VideoResult
 from vidfleet_detector.analytics.video import EVENTS_SUFFIX
 from vidfleet_detector.outputs import DETECTIONS_SUFFIX, TRACKS_SUFFIX, StagedFile
 from vidfleet_detector.split.render import join_video, render_chunk, write_id_maps
-from vidfleet_detector.split.stitch import ChunkTracks, EventReplay, copy_owned_lines, own_rows, owned_events, stitch_tracks
+from vidfleet_detector.split.stitch import EventReplay, copy_owned_lines, owned_events, stitch_tracks
 
 if TYPE_CHECKING:
     from vidfleet_detector.model_runner import ModelRunner
@@ -80,22 +80,15 @@ def _stitch(
     ref: VideoRef, config: JobConfig, chunks: Sequence[Chunk], results: Sequence[VideoResult], out_dir: Path, *,
     names: dict[int, str], temp_owner: str | None, base: dict, split: SplitSummary, started: float,
 ) -> VideoResult:
-    tracks = [ChunkTracks.read(out_dir / r.outputs.tracks) for r in results]  # type: ignore[operator]
-    space, boundaries = stitch_tracks(chunks, tracks)
     staged = {"tracks": StagedFile(out_dir, ref.name, TRACKS_SUFFIX, owner=temp_owner),
               "detections": StagedFile(out_dir, ref.name, DETECTIONS_SUFFIX, owner=temp_owner)}
     if config.counting:
         staged["events"] = StagedFile(out_dir, ref.name, EVENTS_SUFFIX, owner=temp_owner)
     replay = EventReplay(config) if config.counting else None
-    rows = detections = 0
-    ids: set[int] = set()
+    detections = 0
     try:
         with open(staged["tracks"].temp, "w", encoding="utf-8") as out:
-            for chunk, chunk_tracks, mapping in zip(chunks, tracks, space.maps):
-                for row in own_rows(chunk_tracks, chunk, mapping):
-                    out.write(row)
-                    rows += 1
-                ids.update(mapping[t] for _f, r in chunk_tracks.frames_in(chunk.start + 1, chunk.end + 1) for t in r[:, 4].astype(int).tolist())
+            space, boundaries, rows, ids = stitch_tracks(chunks, [out_dir / r.outputs.tracks for r in results], out)  # type: ignore[operator]
         with open(staged["detections"].temp, "w", encoding="utf-8") as out:
             for chunk, result in zip(chunks, results):
                 detections += copy_owned_lines(out_dir / result.outputs.detections, chunk, out)  # type: ignore[operator]

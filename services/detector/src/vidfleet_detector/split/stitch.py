@@ -196,14 +196,26 @@ def boundary_stats(
     return stats.model_copy(update={"ended": len(alive - set(matched.values()))})
 
 
-def stitch_tracks(chunks: Sequence[Chunk], tracks: Sequence[ChunkTracks]) -> tuple[IdSpace, list[BoundaryStats]]:
-    """The id space of the whole video and each boundary's statistics (the first chunk's: all new)."""
+def stitch_tracks(chunks: Sequence[Chunk], paths: Sequence[Path], out: IO[str]) -> tuple[IdSpace, list[BoundaryStats], int, set[int]]:
+    """Write the stitched MOT rows of every chunk's own frames to `out`, holding two chunks' tracks at a time.
+
+    Returns the id space, each boundary's statistics (the first chunk's: all its tracks new), the rows
+    written and the distinct ids."""
     space = IdSpace()
     stats: list[BoundaryStats] = []
-    for k, (chunk, chunk_tracks) in enumerate(zip(chunks, tracks)):
-        matched = match_tracks(tracks[k - 1], chunk_tracks, chunk.read_from + 1, chunk.start + 1) if k else {}
-        boundary = space.add_chunk(chunk_tracks, chunk, matched)
-        if k:
-            boundary = boundary_stats(tracks[k - 1], chunks[k - 1], matched, boundary)
+    rows, ids = 0, set()
+    previous: ChunkTracks | None = None
+    for k, (chunk, path) in enumerate(zip(chunks, paths)):
+        current = ChunkTracks.read(path)
+        matched = match_tracks(previous, current, chunk.read_from + 1, chunk.start + 1) if previous is not None else {}
+        boundary = space.add_chunk(current, chunk, matched)
+        if previous is not None:
+            boundary = boundary_stats(previous, chunks[k - 1], matched, boundary)
         stats.append(boundary)
-    return space, stats
+        mapping = space.maps[-1]
+        for row in own_rows(current, chunk, mapping):
+            out.write(row)
+            rows += 1
+        ids.update(mapping[t] for _f, r in current.frames_in(chunk.start + 1, chunk.end + 1) for t in r[:, 4].astype(int).tolist())
+        previous = current
+    return space, stats, rows, ids
