@@ -37,18 +37,19 @@ def scene(tmp_path_factory: pytest.TempPathFactory):
     return generate_video(tmp_path_factory.mktemp("split") / "long.mp4", seed=SEED, frames=FRAMES, objects=6, fps=FPS)
 
 
+def _process(vidfleet_cli: list[str], video: Path, folder: Path, config: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "job.json").write_text(json.dumps({**TRACKER, **config, "model": BUNDLED_MODEL, "imgsz": 320}))
+    done = subprocess.run([*vidfleet_cli, "process", str(video), "--config", str(folder / "job.json"), "--out", str(folder / "out"), "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return folder / "out"
+
+
 @pytest.fixture(scope="module")
 def runs(vidfleet_cli: list[str], scene, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for label, extra in (("whole", {}), ("split", SPLIT)):
-        folder = tmp_path_factory.mktemp(label)
-        config = folder / "job.json"
-        config.write_text(json.dumps({**TRACKER, **COUNTING, **extra, "model": BUNDLED_MODEL, "imgsz": 320, "visualize": True}))
-        done = subprocess.run([*vidfleet_cli, "process", str(scene.video), "--config", str(config), "--out", str(folder / "out"), "--quiet"],
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
-        out[label] = folder / "out"
-    return out
+    return {label: _process(vidfleet_cli, scene.video, tmp_path_factory.mktemp(label), {**COUNTING, **extra, "visualize": True})
+            for label, extra in (("whole", {}), ("split", SPLIT))}
 
 
 def _boundary_switches(tracks: Path, gt: Path, boundaries: list[int], window: int) -> int:
@@ -113,3 +114,16 @@ def test_split_writes_the_files_of_a_whole_run_every_frame_once(runs: dict[str, 
         lengths.append(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
         capture.release()
     assert lengths == [FRAMES, FRAMES]
+
+
+def test_split_with_skip_frames_processes_the_same_frames(vidfleet_cli: list[str], scene, tmp_path: Path) -> None:
+    """With skip_frames 2 every chunk processes the video's even-indexed frames (numbers 1, 3, ...), whatever
+    its start: the same frames as the whole run, each once."""
+    out = {label: _process(vidfleet_cli, scene.video, tmp_path / label, {**extra, "skip_frames": 2}) for label, extra in (("whole", {}), ("split", SPLIT))}
+    assert (out["split"] / "long.detections.jsonl").read_bytes() == (out["whole"] / "long.detections.jsonl").read_bytes()
+    frames = {int(line.split(",")[0]) for line in (out["split"] / "long.tracks.txt").read_text().splitlines()}
+    assert frames and all(f % 2 == 1 for f in frames)
+    processed = list(range(1, FRAMES + 1, 2))
+    whole, split = (score(out[k] / "long.tracks.txt", scene.ground_truth, processed) for k in ("whole", "split"))
+    print(f"skip_frames 2: whole {whole}\nsplit {split}")
+    assert abs(split["mota"] - whole["mota"]) <= 0.01 and abs(split["idf1"] - whole["idf1"]) <= 0.01, (whole, split)
