@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.s3 import WeedServer
 from tests.servers import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis"), appendonly=False).start()
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServer]:
+    """One real S3-compatible server (SeaweedFS) for the session; each test makes its own buckets.
+
+    Tests that stop the endpoint start their own."""
+    server = WeedServer(tmp_path_factory.mktemp("s3")).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

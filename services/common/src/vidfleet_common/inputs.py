@@ -5,12 +5,17 @@ Inputs that cannot be used are kept, with the reason, so that they fail alone an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from vidfleet_common.buckets import BucketUrlError, S3Url, inside_buckets, is_s3
 from vidfleet_common.settings import scrub_url
+
+if TYPE_CHECKING:
+    from vidfleet_common.objects import ObjectStore
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}
@@ -70,19 +75,56 @@ def _folder_refs(folder: Path) -> list[VideoRef]:
     return [VideoRef(str(p), p.relative_to(folder).with_suffix("").as_posix()) for p in files]
 
 
+def _default_store() -> ObjectStore:
+    from vidfleet_common.objects import default_store
+
+    return default_store()
+
+
+def _s3_refs(item: str, buckets: Sequence[str], store: Callable[[], ObjectStore]) -> list[VideoRef]:
+    """One object, or every video object under a prefix (recursively, sub-path kept in the names).
+
+    A key without a video extension is taken as a prefix, as a folder path without its trailing slash would be."""
+    from vidfleet_common.objects import StorageError
+
+    try:
+        url = S3Url.parse(item)
+    except BucketUrlError as exc:
+        return [VideoRef(item, "input", error=str(exc), error_kind="input")]
+    stem = PurePosixPath(url.key).stem or url.bucket
+    if buckets and not inside_buckets(url, buckets):
+        return [VideoRef(item, stem, error=f"{item}: outside the input buckets ({', '.join(buckets)})", error_kind="input")]
+    if not url.is_prefix and PurePosixPath(url.key).suffix.lower() in VIDEO_EXTENSIONS:
+        return [VideoRef(str(url), stem)]
+    prefix = url if url.is_prefix else S3Url(url.bucket, url.key + "/")
+    try:
+        keys = [k for k in store().list_keys(prefix) if PurePosixPath(k).suffix.lower() in VIDEO_EXTENSIONS]
+    except StorageError as exc:
+        return [VideoRef(item, stem, error=str(exc), error_kind=exc.kind)]
+    if not keys:
+        exts = ", ".join(sorted(VIDEO_EXTENSIONS))
+        return [VideoRef(item, stem, error=f"{prefix}: no video objects ({exts}) under this prefix", error_kind="input")]
+    return [VideoRef(str(S3Url(url.bucket, k)), PurePosixPath(k[len(prefix.key):]).with_suffix("").as_posix()) for k in keys]
+
+
 def resolve_inputs(
     inputs: Sequence[str],
     *,
     input_roots: Sequence[Path] = (),
     url_schemes: Iterable[str] = DEFAULT_URL_SCHEMES,
+    input_buckets: Sequence[str] = (),
+    object_store: Callable[[], ObjectStore] = _default_store,
 ) -> list[VideoRef]:
-    """Expand files, folders (recursively, by video extension) and URLs into VideoRefs.
+    """Expand files, folders (recursively, by video extension), s3:// objects and prefixes, and URLs into VideoRefs.
 
-    With `input_roots`, paths must resolve (symlinks followed) inside one of them.
-    Output names are unique: a repeated name gets a `-2`, `-3`... suffix.
+    With `input_roots`, paths must resolve (symlinks followed) inside one of them; with `input_buckets`,
+    s3:// inputs must be inside one of those. Output names are unique: a repeated name gets a `-2`, `-3`... suffix.
     """
     refs: list[VideoRef] = []
     for item in inputs:
+        if is_s3(item):
+            refs.extend(_s3_refs(item, input_buckets, object_store))
+            continue
         if is_url(item):
             refs.append(_url_ref(item, url_schemes))
             continue

@@ -123,11 +123,21 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write_result(result: JobResult, out_dir: Path) -> Path:
-    """Write `result.json` atomically (a temporary name, then a rename)."""
+def write_result(result: JobResult, out_dir: Path | str) -> Path | str:
+    """Write `result.json` atomically: a temporary name then a rename, or one PUT under an s3:// prefix
+    (an object appears whole or not at all). Returns where it is."""
+    text = json.dumps(result.model_dump(mode="json"), indent=2) + "\n"
+    if isinstance(out_dir, str) and out_dir[:5].lower() == "s3://":
+        from vidfleet_common.buckets import S3Url
+        from vidfleet_common.objects import default_store
+
+        target = S3Url.parse(out_dir).child(RESULT_FILE)
+        default_store().put_bytes(text.encode(), target, content_type="application/json")
+        return str(target)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / RESULT_FILE
     temp = out_dir / f".tmp-{os.getpid()}-{RESULT_FILE}"
-    temp.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+    temp.write_text(text, encoding="utf-8")
     os.replace(temp, final)
     return final

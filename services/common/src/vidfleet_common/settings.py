@@ -6,9 +6,9 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from vidfleet_common.errors import ConfigError
@@ -16,11 +16,22 @@ from vidfleet_common.validation import describe_validation_error
 
 ENV_PREFIX = "VIDFLEET_"
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<userinfo>[^@/\s]+)@", re.IGNORECASE)
+# Presigned S3 URLs carry the access key id, a signature and maybe a session token in their query.
+_SIGNED_QUERY = re.compile(
+    r"(?P<key>X-Amz-(?:Credential|Signature|Security-Token)|AWSAccessKeyId|Signature|x-amz-security-token)=[^&\s]+", re.IGNORECASE
+)
 
 
 def scrub_url(text: str) -> str:
-    """Mask `user:password@` in every URL of `text` (safe for log lines)."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text)
+    """Mask `user:password@` and presigned-URL credentials in every URL of `text` (safe for log lines)."""
+    return _SIGNED_QUERY.sub(lambda m: f"{m['key']}=***", _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}***@", text))
+
+
+def _output_root(value: object) -> object:
+    """An s3:// output root stays a string (a Path would fold its '//'); anything else is a folder."""
+    if isinstance(value, str) and value[:5].lower() == "s3://":
+        return value if value.endswith("/") else value + "/"
+    return Path(value) if isinstance(value, str) else value
 
 
 def _comma_list(value: object) -> object:
@@ -54,7 +65,24 @@ class Settings(BaseSettings):
     stream_url_schemes: Annotated[list[str], NoDecode, CommaList] = Field(
         ["rtsp", "rtsps", "http", "https"], description="URL schemes accepted as live stream sources."
     )
-    output_root: Path = Field(Path("results"), description="Where job outputs are written.")
+    output_root: Annotated[Path | str, BeforeValidator(_output_root)] = Field(
+        Path("results"), description="Where job outputs are written: a folder, or an s3://bucket/prefix/."
+    )
+    input_buckets: Annotated[list[str], NoDecode, CommaList] = Field(
+        default_factory=list, description="Buckets (bucket or bucket/prefix/) that s3:// inputs must be inside; none: s3:// inputs refused on the fleet."
+    )
+    output_buckets: Annotated[list[str], NoDecode, CommaList] = Field(
+        default_factory=list, description="Buckets (bucket or bucket/prefix/) that s3:// outputs must be inside; none: unconfined."
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 API endpoint (MinIO, Ceph, SeaweedFS, GCS...); unset: AWS_ENDPOINT_URL_S3/AWS_ENDPOINT_URL, else AWS."
+    )
+    s3_region: str | None = Field(None, description="S3 region; unset: AWS_REGION / AWS_DEFAULT_REGION / the profile's.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", description="path for most self-hosted endpoints (http://host/bucket/key); virtual for bucket.host."
+    )
+    s3_url_seconds: int = Field(3600, ge=60, le=604_800, description="Lifetime of the presigned GET URL a decoder reads an object through.")
+    s3_max_attempts: int = Field(5, ge=1, le=20, description="Attempts per S3 request (botocore standard retry mode, with backoff).")
     api_token: SecretStr | None = Field(None, description="Bearer token required by the coordinator API.")
     server: str = Field("http://localhost:8000", description="Coordinator URL used by the vidfleet CLI.")
     yolo_config_dir: Path | None = Field(None, description="Writable folder for ultralytics' settings file.")
@@ -68,6 +96,16 @@ class Settings(BaseSettings):
     visibility_timeout: int = Field(
         10_800, ge=10, description="Seconds before an unacknowledged task is redelivered; longer than the longest video."
     )
+
+    @model_validator(mode="after")
+    def _output_root_in_buckets(self) -> Settings:
+        from vidfleet_common.buckets import S3Url, inside_buckets
+
+        if isinstance(self.output_root, str):
+            root = S3Url.parse(self.output_root)
+            if self.output_buckets and not inside_buckets(root, self.output_buckets):
+                raise ValueError(f"output_root {root} is outside the output buckets ({', '.join(self.output_buckets)})")
+        return self
 
 
 def unknown_env_vars(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -95,6 +133,8 @@ def masked(settings: Settings) -> dict[str, Any]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             value = scrub_url(value.get_secret_value()) if name.endswith("_url") or name == "result_backend" else "***"
+        elif isinstance(value, str):
+            value = scrub_url(value)
         elif isinstance(value, Path):
             value = str(value)
         elif isinstance(value, list):

@@ -1,6 +1,7 @@
 """Accept a job: confine and resolve its inputs, record it in Redis, send one `detect` task per video.
 
-Inputs that break the rules (a path outside the input roots, a URL scheme not allowed) refuse the
+Inputs that break the rules (a path outside the input roots, an object outside the input buckets, a URL
+scheme not allowed) refuse the
 whole submission: nothing is recorded. Inputs that are merely bad (a missing file) become failed
 videos of the job, so the rest of it goes on.
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from vidfleet_common.buckets import BucketUrlError, S3Url, inside_buckets, is_s3, join
 from vidfleet_common.chunks import Chunk, chunk_unit, plan_source
 from vidfleet_common.contracts import Queue, TaskName
 from vidfleet_common.errors import ConfigError, InputError
@@ -44,6 +46,9 @@ def confine_inputs(inputs: Sequence[str], settings: Settings) -> list[str]:
     allowed = {s.lower() for s in settings.allowed_url_schemes}
     confined: list[str] = []
     for item in inputs:
+        if is_s3(item):
+            confined.append(_confine_s3(item, settings))
+            continue
         if is_url(item):
             scheme = urlsplit(item).scheme.lower()
             if scheme not in allowed:
@@ -63,8 +68,23 @@ def confine_inputs(inputs: Sequence[str], settings: Settings) -> list[str]:
     return confined
 
 
-def job_out_dir(settings: Settings, job_id: str) -> Path:
-    return settings.output_root.resolve() / job_id
+def _confine_s3(item: str, settings: Settings) -> str:
+    try:
+        url = S3Url.parse(item)
+    except BucketUrlError as exc:
+        raise InputError(str(exc)) from None
+    if not settings.input_buckets:
+        raise SubmissionRefused(f"{item}: s3:// inputs are disabled: the coordinator has no input buckets (VIDFLEET_INPUT_BUCKETS)")
+    if not inside_buckets(url, settings.input_buckets):
+        raise SubmissionRefused(f"{item}: outside the input buckets ({', '.join(settings.input_buckets)})")
+    return item
+
+
+def job_out_dir(settings: Settings, job_id: str) -> str:
+    """The job's folder, or its s3:// prefix (ending in '/'), under the output root."""
+    if isinstance(settings.output_root, str):
+        return join(settings.output_root, f"{job_id}/")
+    return str(settings.output_root.resolve() / job_id)
 
 
 def submit_job(
@@ -75,16 +95,20 @@ def submit_job(
     if job_config.output_folder is not None:
         raise ConfigError("config key 'output_folder': not used on the fleet; results go to the job's folder under the output root")
     refs = resolve_inputs(
-        confine_inputs(inputs, settings), input_roots=settings.input_roots, url_schemes=settings.allowed_url_schemes
+        confine_inputs(inputs, settings),
+        input_roots=settings.input_roots,
+        url_schemes=settings.allowed_url_schemes,
+        input_buckets=settings.input_buckets,
     )
     job_id = new_job_id()
     out_dir = job_out_dir(settings, job_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not is_s3(out_dir):
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
     record = JobRecord(
         job_id=job_id,
-        out_dir=str(out_dir),
+        out_dir=out_dir,
         config=job_config.model_dump(mode="json"),
-        videos=[_job_video(r, job_config) for r in refs],
+        videos=[_job_video(r, job_config, out_dir) for r in refs],
         epoch=epoch,
     )
     store.create(record)
@@ -94,7 +118,7 @@ def submit_job(
     for video in record.videos:
         if video.error is None:
             for chunk in video.chunks or [None]:
-                request = DetectRequest(job_id=job_id, video=video, config=record.config, out_dir=str(out_dir), epoch=epoch, chunk=chunk)
+                request = DetectRequest(job_id=job_id, video=video, config=record.config, out_dir=out_dir, epoch=epoch, chunk=chunk)
                 unit = video.name if chunk is None else chunk_unit(video.name, chunk.index)
                 celery_app.send_task(
                     TaskName.DETECT_VIDEO.value,
@@ -105,12 +129,15 @@ def submit_job(
     return record
 
 
-def _job_video(ref: VideoRef, config: JobConfig) -> JobVideo:
+def _job_video(ref: VideoRef, config: JobConfig, out_dir: str) -> JobVideo:
     """The video as dispatched; split into chunks (a probe: demuxing, no decoding) when the config says so."""
     chunks: list[Chunk] = []
     warning = None
     if ref.error is None and config.split_seconds is not None:
-        chunks, warning = plan_source(ref.source, config.split_seconds, config.split_overlap_seconds, display=ref.display)
+        if is_s3(ref.source) or is_s3(out_dir):
+            warning = "not split: splitting on the fleet needs the video and the results on a shared volume, not in a bucket; processed whole"
+        else:
+            chunks, warning = plan_source(ref.source, config.split_seconds, config.split_overlap_seconds, display=ref.display)
     return JobVideo(source=ref.source, name=ref.name, error=ref.error, error_kind=ref.error_kind, chunks=chunks, warning=warning)
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from vidfleet_common.buckets import is_s3
 from vidfleet_common.counts import sum_counts
 from vidfleet_common.jobs import JobRecord, JobState, JobStore, JobVideo
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
@@ -127,8 +128,9 @@ class Finalizer:
         videos = [results[name] for name in names]
         cancelled = self.store.is_cancelled(record.job_id)
         result = job_result(record, videos, cancelled=cancelled)
-        write_result(result, Path(record.out_dir))
-        remove_temp_files(Path(record.out_dir))  # a killed worker's leftovers: every video has its result, nobody owns them
+        write_result(result, record.out_dir)
+        if not is_s3(record.out_dir):  # a bucket holds no temporary objects: workers stage on their own disk
+            remove_temp_files(Path(record.out_dir))  # a killed worker's leftovers: every video has its result, nobody owns them
         record.state = JobState(result.state)
         record.finished_at = result.finished_at
         record.message = result.message

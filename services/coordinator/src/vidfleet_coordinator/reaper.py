@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidfleet_common.buckets import is_s3
 from vidfleet_common.fleet import detect_task_id
 from vidfleet_common.heartbeats import WorkerHeartbeats, heartbeat_interval
 from vidfleet_common.jobs import Holder, JobStore
@@ -83,7 +84,8 @@ class Reaper:
         for job_id, video, holder in dead:
             if job_id not in out_dirs:
                 record = self.store.get(job_id)
-                out_dirs[job_id] = Path(record.out_dir) if record else Path()
+                # an s3:// output holds no temporary objects: the killed worker staged them on its own disk
+                out_dirs[job_id] = Path(record.out_dir) if record and not is_s3(record.out_dir) else Path()
             given.append(self._give_back(job_id, video, holder, out_dirs[job_id]))
         return given
 

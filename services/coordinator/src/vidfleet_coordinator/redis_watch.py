@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+from vidfleet_common.errors import VidfleetError
 from vidfleet_common.epoch import Epoch, FleetEpoch, data_lost_message
 from vidfleet_common.jobs import JobRecord, JobState, JobStore
 from vidfleet_common.redis_connection import report_failure
@@ -135,8 +135,8 @@ class RedisWatch:
         message = f"{reason} while the job ran: {done} of {len(videos)} videos had succeeded; submit the job again"
         result: JobResult = job_result(record, videos, cancelled=False).model_copy(update={"success": False, "state": "failed", "message": message})
         try:
-            write_result(result, Path(record.out_dir))
-        except OSError as exc:
+            write_result(result, record.out_dir)
+        except (OSError, VidfleetError) as exc:
             log.warning("job %s: result.json not written: %s", record.job_id, exc)
         record.state, record.message, record.finished_at = JobState.FAILED, message, result.finished_at
         self.store.restore_finished(record, videos)

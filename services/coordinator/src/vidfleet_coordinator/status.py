@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from vidfleet_common.buckets import join
 from vidfleet_common.jobs import JobRecord, JobStore, JobVideo
 from vidfleet_common.results import RESULT_FILE, VideoResult
 from vidfleet_common.settings import scrub_url
@@ -66,7 +66,7 @@ def job_status(store: JobStore, record: JobRecord, *, with_videos: bool = True) 
             )
         videos.append(status)
     count = {s: sum(1 for v in videos if v.state == s) for s in ("succeeded", "failed", "cancelled", "running", "queued")}
-    result_file = Path(record.out_dir) / RESULT_FILE
+    result_file = join(record.out_dir, RESULT_FILE)
     return JobStatus(
         job_id=record.job_id,
         state=record.state.value,
@@ -74,7 +74,7 @@ def job_status(store: JobStore, record: JobRecord, *, with_videos: bool = True) 
         created_at=record.created_at,
         finished_at=record.finished_at,
         out_dir=record.out_dir,
-        result_file=str(result_file) if record.state.finished else None,
+        result_file=result_file if record.state.finished else None,
         videos_total=len(videos),
         videos_succeeded=count["succeeded"],
         videos_failed=count["failed"],

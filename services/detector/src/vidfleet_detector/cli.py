@@ -8,9 +8,11 @@ from typing import Any
 
 import click
 
+from vidfleet_common.buckets import BucketUrlError, S3Url, inside_buckets, is_s3, join
 from vidfleet_common.errors import ConfigError, VidfleetError
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.results import JobResult, VideoOutcome
+from vidfleet_common.settings import Settings, load_settings
 
 EXIT_FAILED_VIDEOS = 1
 EXIT_USAGE = 2
@@ -39,7 +41,7 @@ def build_config(config_file: Path | None, overrides: dict[str, Any]) -> JobConf
 
 @click.command("process")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: config output_folder, else ./results).")
+@click.option("--out", "out_dir", help="Output folder or s3://bucket/prefix/ (default: config output_folder, else ./results).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), help="Job config, JSON.")
 @click.option("--model", help="Checkpoint name or path (vidfleet-shapes-n.pt is bundled).")
 @click.option("--conf", type=float, help="Minimum detection confidence.")
@@ -55,36 +57,60 @@ def build_config(config_file: Path | None, overrides: dict[str, Any]) -> JobConf
 @click.option("--min-hits", type=int, help="SORT min_hits.")
 @click.option("--iou-threshold", type=float, help="SORT IoU threshold.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def process_command(inputs: tuple[str, ...], out_dir: Path | None, config_file: Path | None, quiet: bool, **flags: Any) -> None:
-    """Detect and track objects in videos: files, folders (recursively) and http(s) URLs.
+def process_command(inputs: tuple[str, ...], out_dir: str | None, config_file: Path | None, quiet: bool, **flags: Any) -> None:
+    """Detect and track objects in videos: files, folders (recursively), s3://bucket/key objects and
+    s3://bucket/prefix/ prefixes (recursively), and http(s) URLs.
 
     Writes <video>.tracks.txt (MOT), <video>.detections.jsonl, <video>.annotated.mp4 (with
     --visualize), <video>.events.jsonl (with counting lines or zones in the config) and result.json under --out.
     """
-    from vidfleet_detector.job import run_job
+    from vidfleet_detector.job import ResultNotSaved, run_job
     from vidfleet_detector.progress import TqdmProgress
 
     try:
         config = build_config(config_file, flags)
     except ConfigError as exc:
         raise OneLineError(str(exc)) from None
-    out = out_dir or Path(config.output_folder or "results")
     try:
-        result = run_job(list(inputs), config, out, progress=lambda: TqdmProgress(enabled=not quiet))
+        settings = load_settings()
+        out = _output(out_dir or config.output_folder or "results", settings)
+    except ConfigError as exc:
+        raise OneLineError(str(exc)) from None
+    try:
+        result = run_job(
+            list(inputs), config, out, progress=lambda: TqdmProgress(enabled=not quiet), input_buckets=settings.input_buckets
+        )
     except ConfigError as exc:  # a counting class the model does not have
+        raise OneLineError(str(exc)) from None
+    except ResultNotSaved as exc:  # every video ran, but the bucket would not take result.json
+        _print_summary(exc.result, out)
         raise OneLineError(str(exc)) from None
     _print_summary(result, out)
     if not result.success:
         sys.exit(EXIT_FAILED_VIDEOS)
 
 
-def _print_summary(result: JobResult, out: Path) -> None:
+def _output(out: str | Path, settings: Settings) -> Path | str:
+    """A folder, or an s3:// prefix (inside VIDFLEET_OUTPUT_BUCKETS when those are set)."""
+    if not is_s3(out):
+        return Path(out)
+    try:
+        url = S3Url.parse(str(out))
+    except BucketUrlError as exc:
+        raise ConfigError(str(exc)) from None
+    if settings.output_buckets and not inside_buckets(url, settings.output_buckets):
+        raise ConfigError(f"--out {url}: outside the output buckets ({', '.join(settings.output_buckets)})")
+    return str(url) if url.is_prefix else f"{url}/"
+
+
+def _print_summary(result: JobResult, out: Path | str) -> None:
     header = f"{'video':<28} {'outcome':<10} {'frames':>7} {'dets':>7} {'tracks':>6} {'fps':>7} {'secs':>7}"
     click.echo(header)
     click.echo("-" * len(header))
     for v in result.videos:
         click.echo(f"{v.name[:28]:<28} {v.outcome.value:<10} {v.frames:>7} {v.detections:>7} {v.tracks:>6} {v.fps:>7.1f} {v.seconds:>7.1f}")
-    click.echo(f"\n{result.message}. Results in {out.resolve()} (summary: {out / 'result.json'})")
+    where = out if isinstance(out, str) else str(out.resolve())
+    click.echo(f"\n{result.message}. Results in {where} (summary: {join(str(out), 'result.json')})")
     for v in result.videos:
         if v.outcome is not VideoOutcome.SUCCEEDED:
             click.echo(f"error: {v.name}: {v.error}", err=True)

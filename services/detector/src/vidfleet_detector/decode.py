@@ -20,9 +20,15 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 import cv2  # noqa: E402
 
+from vidfleet_common.buckets import is_s3
 from vidfleet_common.errors import EmptyVideoError, VideoError, VideoOpenError
 
 _END = object()
+_NETWORK_TIMEOUT_MS = 30_000
+# An s3:// read that breaks off before the container's frame count is reopened at the frame where it
+# stopped, after a backoff, this many times before the video fails (an endpoint restarting, a network blip).
+RESUME_ATTEMPTS = 4
+RESUME_BACKOFF_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -39,9 +45,14 @@ class DecodedFrame:
     image: np.ndarray
 
 
-def _open_capture(source: str) -> cv2.VideoCapture:
+def _open_capture(source: str, display: str | None = None) -> cv2.VideoCapture:
+    shown = display or source
     is_url = "://" in source
-    if not is_url:
+    if is_s3(source):
+        from vidfleet_detector.s3_input import signed_url
+
+        source = signed_url(source)  # raises the one line: no such object, access denied, endpoint down...
+    elif not is_url:
         path = Path(source)
         if not path.exists():
             raise VideoOpenError(f"{source}: no such file")
@@ -49,11 +60,14 @@ def _open_capture(source: str) -> cv2.VideoCapture:
             raise VideoOpenError(f"{source}: file is empty (0 bytes)")
         if not os.access(path, os.R_OK):
             raise VideoOpenError(f"{source}: permission denied")
-    capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _NETWORK_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, _NETWORK_TIMEOUT_MS] if is_url else []
+    capture = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
     if not capture.isOpened():
         capture.release()
         what = "could not open the URL (unreachable, or not a video)" if is_url else "not a readable video (no decodable video stream; truncated or not a video file?)"
-        raise VideoOpenError(f"{source}: {what}")
+        if is_s3(shown):
+            what = "not a readable video (no decodable video stream; truncated or not a video?)"
+        raise VideoOpenError(f"{shown}: {what}")
     return capture
 
 
@@ -79,7 +93,8 @@ class FrameReader:
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
         self._display = display or source
-        self._capture = _open_capture(source)
+        self._source = source
+        self._capture = _open_capture(source, self._display)
         self.info = _info(self._capture)
         self._stride = stride
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, buffer))
@@ -106,7 +121,9 @@ class FrameReader:
                         break
                 else:
                     ok, image = self._capture.read()
-                    if not ok or image is None:
+                    if (not ok or image is None) and self._can_resume(index):
+                        image = self._resume(index)
+                    if image is None:
                         break
                     if not self._put(DecodedFrame(index, image)):
                         break
@@ -121,6 +138,31 @@ class FrameReader:
         finally:
             self._capture.release()
             self._put(_END)
+
+    def _can_resume(self, index: int) -> bool:
+        return is_s3(self._source) and self.info.total_frames is not None and index < self.info.total_frames and not self._stop.is_set()
+
+    def _resume(self, index: int) -> np.ndarray | None:
+        """Reopen the object at frame `index` (a fresh signed URL each time). None: it reopened but holds no more
+        frames (a truncated object: the short read is reported as for a file). Raises once the attempts are spent."""
+        last: Exception | None = None
+        for attempt in range(RESUME_ATTEMPTS):
+            if self._stop.wait(RESUME_BACKOFF_S * 2**attempt):
+                return None
+            try:
+                capture = _open_capture(self._source, self._display)
+            except VideoOpenError as exc:
+                last = exc
+                continue
+            capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+            ok, image = capture.read()
+            self._capture.release()
+            self._capture = capture
+            return image if ok else None
+        raise VideoError(
+            f"{self._display}: reading stopped at frame {index} of {self.info.total_frames} and the object could not be "
+            f"read again ({RESUME_ATTEMPTS} attempts with backoff): {str(last).removeprefix(self._display + ': ')}"
+        )
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         while True:

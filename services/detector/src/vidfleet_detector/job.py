@@ -9,29 +9,33 @@ from pathlib import Path
 
 from vidfleet_common.counting import check_class_names
 from vidfleet_common.counts import sum_counts
-from vidfleet_common.errors import ModelError
+from vidfleet_common.errors import ModelError, VidfleetError
 from vidfleet_common.inputs import DEFAULT_URL_SCHEMES, VideoRef, resolve_inputs
 from vidfleet_common.job_config import JobConfig
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_detector.model_runner import ModelRunner
 from vidfleet_detector.pipeline import ProgressSink, process_video
+from vidfleet_detector.s3_output import process_to
 from vidfleet_detector.split.run import plan_video, process_split
 
 def run_job(
     inputs: Sequence[str],
     config: JobConfig,
-    out_dir: Path,
+    out_dir: Path | str,
     *,
     job_id: str | None = None,
     progress: Callable[[], ProgressSink] | None = None,
     input_roots: Sequence[Path] = (),
     url_schemes: Sequence[str] = DEFAULT_URL_SCHEMES,
+    input_buckets: Sequence[str] = (),
 ) -> JobResult:
-    """Process every input; failures are recorded per video and the rest go on. Writes result.json.
+    """Process every input; failures are recorded per video and the rest go on. Writes result.json (last).
+
+    `out_dir` is a folder or an s3://bucket/prefix/ (vidfleet_detector.s3_output).
 
     Raises ConfigError (before any video) when a counting line or zone names a class the model does not have."""
     started_at, started = now_iso(), time.perf_counter()
-    refs = resolve_inputs(inputs, input_roots=input_roots, url_schemes=url_schemes)
+    refs = resolve_inputs(inputs, input_roots=input_roots, url_schemes=url_schemes, input_buckets=input_buckets)
     runner: ModelRunner | None = None
     model_error: ModelError | None = None
     model_load_s = 0.0
@@ -50,20 +54,36 @@ def run_job(
             results.append(_failed(ref, str(model_error), "model"))
             continue
         sink = progress() if progress else None
-        chunks, not_split = plan_video(ref, config)
-        if chunks:
-            if sink is not None:
-                sink.start(ref, chunks[-1].end)
-            result = process_split(ref, config, runner, out_dir, chunks, progress=sink)
-            if sink is not None:
-                sink.finish(result)
-        else:
-            result = process_video(ref, config, runner, out_dir, progress=sink)  # type: ignore[arg-type]
-            if not_split and result.ok:
-                result = result.model_copy(update={"warning": "; ".join(w for w in (result.warning, not_split) if w)})
-        results.append(result)
+        results.append(process_to(out_dir, lambda folder: _process(ref, config, runner, folder, sink)))  # type: ignore[arg-type]
     result = _job_result(job_id or uuid.uuid4().hex[:12], results, config, started_at, started, model_load_s)
-    write_result(result, out_dir)
+    try:
+        write_result(result, out_dir)
+    except VidfleetError as exc:  # an output bucket that refuses writes, an endpoint gone
+        raise ResultNotSaved(result, exc) from None
+    return result
+
+
+class ResultNotSaved(VidfleetError):
+    """Every video ran but result.json could not be written; `result` is what it would have said."""
+
+    def __init__(self, result: JobResult, error: Exception) -> None:
+        super().__init__(f"result.json not written: {error}")
+        self.result = result
+
+
+def _process(ref: VideoRef, config: JobConfig, runner: ModelRunner, out_dir: Path, sink: ProgressSink | None) -> VideoResult:
+    """One video into `out_dir`: split into chunks when the config says so, else whole."""
+    chunks, not_split = plan_video(ref, config)
+    if chunks:
+        if sink is not None:
+            sink.start(ref, chunks[-1].end)
+        result = process_split(ref, config, runner, out_dir, chunks, progress=sink)
+        if sink is not None:
+            sink.finish(result)
+        return result
+    result = process_video(ref, config, runner, out_dir, progress=sink)
+    if not_split and result.ok:
+        result = result.model_copy(update={"warning": "; ".join(w for w in (result.warning, not_split) if w)})
     return result
 
 

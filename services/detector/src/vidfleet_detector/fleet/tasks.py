@@ -30,6 +30,7 @@ from vidfleet_common.validation import describe_validation_error
 from vidfleet_detector.fleet.metrics import MetricsObserver, WorkerMetrics
 from vidfleet_detector.model_runner import ModelRunner
 from vidfleet_detector.pipeline import process_video
+from vidfleet_detector.s3_output import process_to
 from vidfleet_detector.split.render import join_video, render_chunk
 from vidfleet_detector.split.run import stitch_video
 
@@ -168,10 +169,16 @@ def run_detect(
         if metrics is not None and config.counting and chunk is None:
             metrics.counting.video_started(config, runner.names)
         try:
-            result = process_video(
-                ref, config, runner, Path(request.out_dir),
-                progress=_ProgressToRedis(store, job_id, unit), should_stop=stop, observer=observer, temp_owner=holder.incarnation,
-                chunk=chunk,
+            # An s3:// out_dir: outputs staged on this worker's disk, uploaded once the video succeeded (never a chunk:
+            # dispatch splits only into a shared folder).
+            result = process_to(
+                request.out_dir,
+                lambda folder: process_video(
+                    ref, config, runner, folder,
+                    progress=_ProgressToRedis(store, job_id, unit), should_stop=stop, observer=observer, temp_owner=holder.incarnation,
+                    chunk=chunk,
+                ),
+                owner=holder.incarnation,
             )
         finally:
             if observer is not None:
