@@ -18,8 +18,8 @@ BIN = Path(sys.executable).parent
 TOKEN = "test-token-5f2c"
 
 
-def fleet_env(redis: RedisServer, *, input_root: Path, output_root: Path, visibility_timeout: int = 3600, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDFLEET_") and not k.startswith("CELERY_")}
+def fleet_env(redis: RedisServer, *, input_root: Path, output_root: Path | str, visibility_timeout: int = 3600, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDFLEET_", "CELERY_", "AWS_"))}
     env.update(
         CELERY_BROKER_URL=redis.url,
         CELERY_RESULT_BACKEND=redis.url,
@@ -179,7 +179,7 @@ class LiveDetector(MetricsProcess):
 class Fleet:
     folder: Path
     input_root: Path
-    output_root: Path
+    output_root: Path | str
     redis: RedisServer
     coordinator: Coordinator
     workers: list[Process] = field(default_factory=list)
@@ -195,10 +195,12 @@ class Fleet:
         visibility_timeout: int = 3600,
         redis_password: str | None = None,
         redis_appendonly: bool = True,
+        output_root: Path | str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> Fleet:
         redis = RedisServer(folder / "redis", password=redis_password, appendonly=redis_appendonly).start()
-        output_root = folder / "results"
-        env = fleet_env(redis, input_root=input_root, output_root=output_root, visibility_timeout=visibility_timeout)
+        output_root = output_root or folder / "results"
+        env = fleet_env(redis, input_root=input_root, output_root=output_root, visibility_timeout=visibility_timeout, **(extra_env or {}))
         coordinator = Coordinator.create(env, folder).start()
         fleet = cls(folder, input_root, output_root, redis, coordinator, env=env)
         for i in range(workers):
