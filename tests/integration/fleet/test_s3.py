@@ -109,13 +109,22 @@ def test_a_submission_outside_the_buckets_is_refused_whole(
     assert s3_fleet.coordinator.api("GET", "/jobs").json() == fleet_jobs == before, "nothing recorded"
 
 
-def test_missing_objects_fail_alone_on_the_fleet(s3_fleet: Fleet, buckets: tuple[str, str]) -> None:
-    source, _ = buckets
-    job = s3_fleet.submit([f"s3://{source}/cams/clip0.mp4", f"s3://{source}/cams/gone.mp4", f"s3://{source}/cams/nothing-here/"], JOB_CONFIG)
-    finished = s3_fleet.coordinator.wait_finished(job["job_id"], timeout=120)
-    assert finished["state"] == "partial"
-    errors = {v["name"]: v["error"] for v in finished["videos"] if v["state"] == "failed"}
-    assert "no such object" in errors["gone"] and "no video objects" in errors["nothing-here"], errors
+def test_submit_wait_with_missing_objects_fails_them_alone(
+    s3_fleet: Fleet, buckets: tuple[str, str], vidfleet_cli: list[str], s3_server: WeedServer, tmp_path: Path
+) -> None:
+    source, results = buckets
+    config = tmp_path / "job.json"
+    config.write_text(json.dumps(JOB_CONFIG))
+    inputs = [f"s3://{source}/cams/clip0.mp4", f"s3://{source}/cams/gone.mp4", f"s3://{source}/cams/nothing-here/"]
+    env = {**s3_fleet.env, "VIDFLEET_SERVER": s3_fleet.coordinator.url, "VIDFLEET_API_TOKEN": TOKEN}
+    done = subprocess.run([*vidfleet_cli, "submit", *inputs, "--config", str(config), "--wait"], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"s3://{source}/cams/gone.mp4: no such object" in done.stdout + done.stderr
+    assert f"s3://{source}/cams/nothing-here/: no video objects" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    (job_key,) = [k for k in s3_server.keys(results, "jobs/") if k.endswith("/result.json") and "clip0.tracks" not in k and json.loads(s3_server.read(results, k))["state"] == "partial"]
+    result = json.loads(s3_server.read(results, job_key))
+    assert [v["outcome"] for v in result["videos"]] == ["succeeded", "failed", "failed"]
 
 
 def test_config_shows_s3_settings_and_no_credentials(s3_fleet: Fleet, vidfleet_cli: list[str]) -> None:

@@ -11,7 +11,7 @@ from vidfleet_coordinator import cli
 from vidfleet_coordinator.client_commands import submit_command
 from vidfleet_coordinator.job_manifest import CONFIG_ANNOTATION, job_manifest
 
-INPUTS = ["/data/inputs/videos", "https://example.com/clips/a.mp4"]
+INPUTS = ["/data/inputs/videos", "s3://videos/cams/north/", "https://example.com/clips/a.mp4"]
 CONFIG = {"model": "yolo11n.pt", "conf": 0.4, "skip_frames": 2, "visualize": True, "classes": [0, 2]}
 
 
@@ -48,7 +48,7 @@ def test_the_job_submits_the_inputs_and_the_config_and_waits(config_file: Path) 
     pod = job["spec"]["template"]
     (container,) = pod["spec"]["containers"]
     command = container["command"]
-    assert command[:3] == ["vidfleet", "submit", "--wait"] and command[-2:] == INPUTS
+    assert command[:3] == ["vidfleet", "submit", "--wait"] and command[-len(INPUTS):] == INPUTS
     assert json.loads(pod["metadata"]["annotations"][CONFIG_ANNOTATION]) == CONFIG
     # --config names the file that the downwardAPI volume writes from that annotation.
     (volume,) = pod["spec"]["volumes"]

@@ -66,7 +66,8 @@ def _input_for_server(item: str) -> str:
 @server_option
 @json_option
 def submit_command(inputs: tuple[str, ...], config_file: Path | None, wait: bool, server: str | None, as_json: bool) -> None:
-    """Submit a job: video files, folders under the fleet's input roots, or http(s) URLs."""
+    """Submit a job: video files, folders under the fleet's input roots, s3://bucket/key objects and
+    s3://bucket/prefix/ prefixes in the fleet's input buckets, or http(s) URLs."""
     client = _client(server)
     job = _call(client.submit, [_input_for_server(i) for i in inputs], _load_config(config_file))
     if not wait:

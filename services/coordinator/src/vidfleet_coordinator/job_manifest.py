@@ -53,7 +53,7 @@ def default_name(inputs: list[str], config: dict[str, Any] | None) -> str:
 
 
 def check_input(item: str) -> str:
-    """An http(s)-style URL or an absolute path as the fleet sees it (under its input roots)."""
+    """A URL (s3://bucket/key, s3://bucket/prefix/, http(s)) or an absolute path as the fleet sees it (under its input roots)."""
     if "://" in item or PurePosixPath(item).is_absolute():
         return item
     raise InputError(f"input '{item}': give the path as the fleet sees it (absolute, under its input roots) or a URL")
@@ -182,7 +182,7 @@ def job_manifest_command(
     image: str | None, server: str | None, token_secret: str, token_key: str,
 ) -> None:
     """Print a Kubernetes Job that runs `vidfleet submit --wait` for INPUTS: absolute paths under the fleet's
-    input roots, or http(s) URLs. Pipe it to `kubectl create -f -`."""
+    input roots, s3:// objects or prefixes in its input buckets, or http(s) URLs. Pipe it to `kubectl create -f -`."""
     config = _load_config(config_file) if config_file is not None else None
     try:
         manifest = job_manifest(
