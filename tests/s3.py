@@ -53,6 +53,7 @@ class WeedServer:
         args = [
             weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}", "-master.volumeSizeLimitMB=64",
+            "-master.electionTimeout=1s", "-master.heartbeatInterval=200ms",
             f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=30",
             "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
             "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={p['s3.grpc']}", f"-s3.config={self._config()}",
