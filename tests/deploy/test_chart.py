@@ -136,6 +136,9 @@ def _validate(values: dict[str, Any]) -> None:
         ({"detector": {"autoscaling": {"minReplicas": -1}}}, "minReplicas"),
         ({"capture": {"resources": {"limits": {"memory": "two gigs"}}}}, "memory"),
         ({"coordinator": {"image": {"pullPolicy": "Sometimes"}}}, "pullPolicy"),
+        ({"storage": {"s3": {"outputRoot": "/data/results"}}}, "outputRoot"),
+        ({"storage": {"s3": {"endpointUrl": "http://key:secret@minio:9000"}}}, "endpointUrl"),
+        ({"storage": {"s3": {"addressingStyle": "dns"}}}, "addressingStyle"),
     ],
 )
 def test_values_schema_rejects_typos_and_wrong_types(values: dict[str, Any], named: str) -> None:
@@ -209,6 +212,8 @@ def _external(url: str, **more: Any) -> dict[str, Any]:
         ({"liveDetector": {"autoscaling": {"streamsPerDetector": 64}}}, "greater than liveDetector.maxStreams (32)"),
         ({"gpu": {"enabled": False}, "liveDetector": {"device": "cuda:0"}}, "gpu.enabled is false"),
         ({"config": {"visibilityTimeout": 600}}, "shorter than detector.terminationGracePeriodSeconds"),
+        ({"storage": {"s3": {"credentials": {"existingSecret": "keys", "accessKeyId": "AKIA1"}}}}, "use one (the Secret is preferred)"),
+        ({"storage": {"s3": {"credentials": {"accessKeyId": "AKIA1"}}}}, "accessKeyId and secretAccessKey go together"),
     ],
 )
 def test_inconsistent_values_fail_with_a_sentence(values: dict[str, Any], sentence: str) -> None:

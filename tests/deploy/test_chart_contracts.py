@@ -20,6 +20,8 @@ from vidfleet_common.settings import ENV_PREFIX, Settings, load_settings
 EXTRA_ENV = {
     "REDIS_PASSWORD": "expanded by the kubelet into CELERY_BROKER_URL as $(REDIS_PASSWORD)",
     "YOLO_CONFIG_DIR": "ultralytics' settings folder (the root filesystem is read-only)",
+    "AWS_ACCESS_KEY_ID": "static S3 keys for boto3's standard credential chain, from a Secret (storage.s3.credentials)",
+    "AWS_SECRET_ACCESS_KEY": "static S3 keys for boto3's standard credential chain, from a Secret (storage.s3.credentials)",
 }
 VIDFLEET_COMPONENTS = ("capture", "detector", "live-detector", "coordinator")
 WORKER_COMPONENTS = ("capture", "detector", "live-detector")
@@ -109,7 +111,10 @@ def test_the_environment_loads_as_settings(chart: Rendered, component: str, monk
     broker = settings.broker_url.get_secret_value()
     assert "$(" not in broker, "a $(VAR) the kubelet would leave unexpanded"
     assert settings.key_prefix == chart.values["config"]["keyPrefix"]
-    assert str(settings.output_root) == chart.values["storage"]["outputs"]["mountPath"]
+    s3 = chart.values["storage"]["s3"]
+    assert str(settings.output_root) == (s3["outputRoot"] or chart.values["storage"]["outputs"]["mountPath"])
+    assert settings.input_buckets == s3["inputBuckets"] and settings.s3_addressing_style == s3["addressingStyle"]
+    assert settings.s3_endpoint_url == (s3["endpointUrl"] or None) and settings.s3_region == (s3["region"] or None)
     assert settings.visibility_timeout == chart.values["config"]["visibilityTimeout"]
     inputs = chart.values["storage"]["inputs"]
     assert [str(p) for p in settings.input_roots] == ([inputs["mountPath"]] if inputs["existingClaim"] else [])

@@ -171,7 +171,25 @@ would start a result backend that vidfleet does not use (results travel through 
 - name: VIDFLEET_INPUT_ROOTS
   value: {{ ternary .Values.storage.inputs.mountPath "" (not (empty .Values.storage.inputs.existingClaim)) | quote }}
 - name: VIDFLEET_OUTPUT_ROOT
-  value: {{ .Values.storage.outputs.mountPath | quote }}
+  value: {{ default .Values.storage.outputs.mountPath .Values.storage.s3.outputRoot | quote }}
+{{- with .Values.storage.s3 }}
+{{- if .inputBuckets }}
+- name: VIDFLEET_INPUT_BUCKETS
+  value: {{ join "," .inputBuckets | quote }}
+{{- end }}
+{{- if .endpointUrl }}
+- name: VIDFLEET_S3_ENDPOINT_URL
+  value: {{ .endpointUrl | quote }}
+{{- end }}
+{{- if .region }}
+- name: VIDFLEET_S3_REGION
+  value: {{ .region | quote }}
+{{- end }}
+{{- if ne .addressingStyle "auto" }}
+- name: VIDFLEET_S3_ADDRESSING_STYLE
+  value: {{ .addressingStyle | quote }}
+{{- end }}
+{{- end }}
 - name: VIDFLEET_ALLOWED_URL_SCHEMES
   value: {{ join "," .Values.config.allowedUrlSchemes | quote }}
 - name: VIDFLEET_STREAM_URL_SCHEMES
@@ -180,6 +198,31 @@ would start a result backend that vidfleet does not use (results travel through 
   value: {{ .Values.config.workerLostSeconds | toString | quote }}
 - name: VIDFLEET_VISIBILITY_TIMEOUT
   value: {{ .Values.config.visibilityTimeout | int64 | toString | quote }}
+{{- end -}}
+
+{{/* Static S3 keys, for the containers that read or write buckets (the coordinator and the detectors); none
+when the pods' identity comes from the ServiceAccount (IRSA, workload identity) or the node. */}}
+{{- define "vidfleet.s3.secretName" -}}
+{{- default (printf "%s-s3" (include "vidfleet.fullname" .)) .Values.storage.s3.credentials.existingSecret -}}
+{{- end -}}
+
+{{- define "vidfleet.s3.hasKeys" -}}
+{{- if or .Values.storage.s3.credentials.existingSecret .Values.storage.s3.credentials.accessKeyId }}true{{ end -}}
+{{- end -}}
+
+{{- define "vidfleet.s3Env" -}}
+{{- if include "vidfleet.s3.hasKeys" . }}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "vidfleet.s3.secretName" . }}
+      key: {{ .Values.storage.s3.credentials.accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "vidfleet.s3.secretName" . }}
+      key: {{ .Values.storage.s3.credentials.secretAccessKeyKey }}
+{{- end }}
 {{- end -}}
 
 {{/* Security */}}
@@ -211,7 +254,7 @@ seccompProfile:
 {{- define "vidfleet.commonVolumes" -}}
 - name: tmp
   emptyDir:
-    sizeLimit: 1Gi
+    sizeLimit: {{ .tmpSizeLimit | default "1Gi" }}
 {{- if include "vidfleet.redis.caFile" . }}
 - name: redis-ca
   secret:
@@ -237,7 +280,7 @@ seccompProfile:
     claimName: {{ .root.Values.storage.inputs.existingClaim }}
     readOnly: true
 {{- end }}
-{{- if .outputs }}
+{{- if and .outputs (not .root.Values.storage.s3.outputRoot) }}
 - name: outputs
   persistentVolumeClaim:
     claimName: {{ default (include "vidfleet.componentName" (dict "root" .root "component" "outputs")) .root.Values.storage.outputs.existingClaim }}
@@ -253,7 +296,7 @@ seccompProfile:
   subPath: {{ . }}
   {{- end }}
 {{- end }}
-{{- if .outputs }}
+{{- if and .outputs (not .root.Values.storage.s3.outputRoot) }}
 - name: outputs
   mountPath: {{ .root.Values.storage.outputs.mountPath }}
   {{- with .root.Values.storage.outputs.subPath }}
