@@ -22,12 +22,13 @@ from vidfleet_common.settings import ENV_PREFIX, Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S = REPO_ROOT / "k8s"
-OVERLAYS = {"base": K8S / "base", "gpu": K8S / "overlays" / "gpu"}
+OVERLAYS = {"base": K8S / "base", "gpu": K8S / "overlays" / "gpu", "object-storage": K8S / "overlays" / "object-storage"}
 KUBE_VERSIONS = ("1.30.0", "1.31.0")
 # Read by processes in the images but not vidfleet settings: the broker password the URLs are built from,
 # and NVIDIA's runtime switch that keeps CPU-only pods off the GPUs.
 ALLOWED_OTHER_ENV = {
     "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_PASSWORD", "NVIDIA_VISIBLE_DEVICES", "YOLO_CONFIG_DIR", "PYTHONUNBUFFERED",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",  # S3 keys for boto3's standard chain (object-storage overlay)
 }
 # Fields that Kustomize v4 and v5 both understand (no v5-only fields, none that v5 deprecates).
 KUSTOMIZE_FIELDS = {"apiVersion", "kind", "resources", "patches", "images", "namespace", "namePrefix", "nameSuffix", "components"}
@@ -318,3 +319,20 @@ def test_yamllint_passes_on_the_repository() -> None:
     yamllint = Path(sys.executable).with_name("yamllint")
     out = subprocess.run([str(yamllint), "-s", "."], capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("component", ["coordinator", "detector"])
+def test_the_object_storage_overlay_needs_no_shared_volume(component: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    objects = kustomize("object-storage")
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"] == []
+    pod = workloads("object-storage")[component]["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v] == []
+    container = pod["containers"][0]
+    keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if e["name"].startswith("AWS_")}
+    assert set(keys) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} and all(k["optional"] for k in keys.values()), "IRSA: no Secret"
+    for key in [k for k in os.environ if k.startswith(ENV_PREFIX) or k.startswith("CELERY_")]:
+        monkeypatch.delenv(key)
+    for key, value in container_env("object-storage", container).items():
+        monkeypatch.setenv(key, ("s3cret" if value is None else value).replace("$(REDIS_PASSWORD)", "s3cret"))
+    settings = load_settings()
+    assert str(settings.output_root).startswith("s3://") and settings.input_buckets and settings.input_roots == []
