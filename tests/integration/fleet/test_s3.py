@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +63,8 @@ def test_bucket_to_bucket_job_survives_a_worker_sigkilled_mid_video(s3_fleet: Fl
         return next((v for v in fleet.coordinator.job(job_id)["videos"] if v["state"] == "running" and v["frames"] >= 30 and v["name"].startswith("long")), None)
 
     victim = wait_for(long_video_in_progress, timeout=120, what="a long video in progress", interval=0.05)
+    staging_before = set(Path(tempfile.gettempdir()).glob("vidfleet-staging-*"))
+    assert staging_before, "a running video stages its outputs on the worker's disk"
     assert not s3_server.keys(results, f"jobs/{job_id}/{victim['name']}."), "nothing of a running video is in the bucket"
     worker = next(w for w in fleet.workers if isinstance(w, Worker) and w.hostname == victim["worker"] and w.alive)
     worker.kill()
@@ -83,6 +86,8 @@ def test_bucket_to_bucket_job_survives_a_worker_sigkilled_mid_video(s3_fleet: Fl
         assert video["frames"] == (240 if video["name"].startswith("long") else 40), video
     assert set(s3_server.keys(results, f"jobs/{job_id}/")) == expected, "the outputs, once each, and nothing else"
     assert next(v for v in result["videos"] if v["name"] == victim["name"])["attempts"] == 2
+    # The killed process's staging folder is removed by a live worker once its heartbeat is stale.
+    wait_for(lambda: not set(Path(tempfile.gettempdir()).glob("vidfleet-staging-*")) & staging_before, timeout=30, what="stale staging folders to go")
     assert ADMIN_SECRET not in fleet.logs() and "Signature=" not in fleet.logs()
     assert ADMIN_SECRET not in fleet.coordinator.api("GET", f"/jobs/{job_id}").text
 

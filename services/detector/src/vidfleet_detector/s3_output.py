@@ -51,5 +51,17 @@ def process_to(out: str | Path, run: Callable[[Path], VideoResult], *, owner: st
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def remove_stale_staging(is_alive: Callable[[str], bool], mine: str | None = None) -> list[Path]:
+    """Remove the staging folders that killed worker processes left in the temporary directory (a pod's /tmp
+    emptyDir outlives a container restart); returns them."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}*-*"):
+        owner = folder.name[len(STAGING_PREFIX):].rsplit("-", 1)[0]
+        if owner and owner != mine and not is_alive(owner):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def _outputs(result: VideoResult) -> list[str]:
     return [path for path in result.outputs.model_dump().values() if path]

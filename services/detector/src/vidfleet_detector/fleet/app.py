@@ -17,6 +17,7 @@ from vidfleet_common.settings import Settings, load_settings, scrub_url
 from vidfleet_common.worker_metrics import process_exited
 from vidfleet_detector.fleet.metrics import WorkerMetrics
 from vidfleet_detector.fleet.tasks import ModelCache, run_detect, run_join, run_render, run_stitch
+from vidfleet_detector.s3_output import remove_stale_staging
 
 log = logging.getLogger("vidfleet.detector.worker")
 
@@ -59,6 +60,17 @@ class WorkerState:
             self.heartbeat = None
 
 
+def _remove_stale_staging(state: WorkerState) -> None:
+    """Outputs staged for a bucket by a worker process that was killed (vidfleet_detector.s3_output)."""
+    try:
+        removed = remove_stale_staging(state.is_alive, state.incarnation)
+    except Exception as exc:  # noqa: BLE001 - Redis away: next time
+        log.debug("stale staging folders not checked: %s", type(exc).__name__)
+        return
+    if removed:
+        log.info("removed %d staging folders of killed worker processes", len(removed))
+
+
 def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | None = None, preload_model: str | None = None) -> Any:
     from celery import Celery, signals
     from celery.exceptions import Reject
@@ -79,6 +91,8 @@ def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | Non
             # raises, which would drop the video for good: reject it back into the queue instead.
             log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
             raise Reject(scrub_url(str(exc)), requeue=True) from exc
+        finally:
+            _remove_stale_staging(state)
 
     def split_step(name: TaskName, body: Any) -> None:
         """The steps of a split video after its chunks (vidfleet_detector.split), like the detect task."""
