@@ -61,6 +61,16 @@ def test_inputs_are_confined_to_the_roots(settings: Settings, inputs: Path, tmp_
         confine_inputs([], settings)
 
 
+def test_s3_inputs_are_confined_to_the_input_buckets(settings: Settings) -> None:
+    with pytest.raises(SubmissionRefused, match="s3:// inputs are disabled: the coordinator has no input buckets"):
+        confine_inputs(["s3://videos/a.mp4"], settings)
+    buckets = settings.model_copy(update={"input_buckets": ["videos/cams/"]})
+    assert confine_inputs(["s3://videos/cams/a.mp4", "s3://videos/cams/north/"], buckets) == ["s3://videos/cams/a.mp4", "s3://videos/cams/north/"]
+    for outside in ("s3://videos/other/a.mp4", "s3://elsewhere/cams/a.mp4", "s3://videos/cams/../x/a.mp4"):
+        with pytest.raises(SubmissionRefused, match="outside the input buckets"):
+            confine_inputs(["s3://videos/cams/a.mp4", outside], buckets)
+
+
 def test_refused_url_never_shows_its_password(settings: Settings) -> None:
     with pytest.raises(SubmissionRefused) as refused:
         confine_inputs(["ftp://user:hunter2@host/v.mp4"], settings)
