@@ -5,6 +5,7 @@ task (time in HTTP, Celery and Redis, not in the model).
   overhead per video = (wall time to the last video's result in Redis, 1 worker) - sum of the videos'
                        own processing seconds (decode + model + tracking + writes), divided by the videos.
 
+A last run goes bucket to bucket (2 workers, SeaweedFS on loopback as the S3 endpoint, no shared folder).
 The fleet's workers are warmed up (model loaded) before timing, as a running fleet is; the embedded
 run's model loading is subtracted likewise. Target: overhead per video under 2 % of its processing time.
 
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from tests.fleet import Fleet  # noqa: E402
+from tests.s3 import WeedServer  # noqa: E402
 from vidfleet_common.contracts import RedisKeys  # noqa: E402
 from vidfleet_common.job_config import JobConfig  # noqa: E402
 from vidfleet_common.results import VideoResult  # noqa: E402
@@ -50,18 +52,29 @@ def embedded(videos: list[Path], config: dict, out: Path) -> tuple[float, float]
     return result.timings["total_s"] - result.timings["model_load_s"], sum(v.seconds for v in result.videos)
 
 
-def fleet_run(folder: Path, input_root: Path, videos: list[Path], config: dict, workers: int) -> tuple[float, float, float]:
-    """(seconds to the last result in Redis, seconds to the finalised job, sum of per-video seconds)."""
-    fleet = Fleet.start(folder, input_root, workers=workers)
+def fleet_run(
+    folder: Path, input_root: Path, videos: list[Path], config: dict, workers: int, s3: WeedServer | None = None
+) -> tuple[float, float, float]:
+    """(seconds to the last result in Redis, seconds to the finalised job, sum of per-video seconds).
+
+    With `s3`, bucket to bucket: the videos are read from a bucket and the results written to another."""
+    inputs = [str(v) for v in videos]
+    options: dict = {}
+    if s3 is not None:
+        source, results = s3.bucket("bench-in"), s3.bucket("bench-out")
+        keys = s3.upload_tree(input_root, source)
+        inputs = [f"s3://{source}/{k}" for k in keys if k.endswith(".mp4")]
+        options = {"output_root": f"s3://{results}/jobs/", "extra_env": s3.env() | {"VIDFLEET_INPUT_BUCKETS": source}}
+    fleet = Fleet.start(folder, input_root, workers=workers, **options)
     try:
         for _ in range(workers):  # warm every worker: one model load per worker process
-            warm = fleet.submit([str(v) for v in videos[:workers]], config)
+            warm = fleet.submit(inputs[:workers], config)
             fleet.coordinator.wait_finished(warm["job_id"])
         import redis
 
         client = redis.Redis.from_url(fleet.redis.url)
         started = time.perf_counter()
-        job = fleet.submit([str(v) for v in videos], config)
+        job = fleet.submit(inputs, config)
         store_key = RedisKeys().job_results(job["job_id"])
         while client.hlen(store_key) < len(videos):
             time.sleep(0.002)
@@ -148,6 +161,11 @@ def main() -> None:
         local_s, local_sum = embedded(videos, config, work / "embedded")
         one_last, one_final, one_sum = fleet_run(work / "fleet1", work / "input", videos, config, workers=1)
         two_last, two_final, two_sum = fleet_run(work / "fleet2", work / "input", videos, config, workers=2)
+        s3 = WeedServer(work / "s3").start()
+        try:
+            s3_last, s3_final, s3_sum = fleet_run(work / "fleet-s3", work / "input", videos, config, workers=2, s3=s3)
+        finally:
+            s3.stop()
 
     n = args.videos
     print()
@@ -156,6 +174,7 @@ def main() -> None:
         ("vidfleet process", local_s),
         ("fleet, 1 worker", one_final),
         ("fleet, 2 workers", two_final),
+        ("fleet, 2 workers, s3 -> s3", s3_final),
     ):
         print(f"{label:<28}{seconds:>9.2f}{n / seconds:>10.3f}{local_s / seconds:>11.2f}x")
     per_video = one_sum / n
@@ -166,6 +185,8 @@ def main() -> None:
     print(f"finalize latency (last result -> result.json): {(one_final - one_last) * 1000:.0f} ms (1 worker), "
           f"{(two_final - two_last) * 1000:.0f} ms (2 workers)")
     print(f"2 workers vs 1: {one_final / two_final:.2f}x")
+    print(f"bucket to bucket vs shared folder (2 workers): {two_final / s3_final:.2f}x "
+          f"(per-video processing {s3_sum / n * 1000:.0f} ms vs {two_sum / n * 1000:.0f} ms)")
     if args.only != "many":
         with tempfile.TemporaryDirectory(prefix="vidfleet-bench-split-") as tmp:
             split_bench(Path(tmp), args.long_frames, args.split_seconds, args.model)
