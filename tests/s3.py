@@ -59,7 +59,7 @@ class WeedServer:
             "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={p['s3.grpc']}", f"-s3.config={self._config()}",
         ]
         self.process = subprocess.Popen(args, stdout=(self.folder / "weed.log").open("ab"), stderr=subprocess.STDOUT, cwd=self.folder)
-        wait_for(self._ready, timeout=60, what=f"weed S3 on port {self.s3_port}", interval=0.2)
+        wait_for(self._ready, timeout=120, what=f"weed S3 on port {self.s3_port}", interval=0.2)
         return self
 
     def _ready(self) -> bool:
