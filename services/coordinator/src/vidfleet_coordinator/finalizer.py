@@ -17,6 +17,7 @@ from typing import Any
 
 from vidfleet_common.buckets import is_s3
 from vidfleet_common.counts import sum_counts
+from vidfleet_common.errors import VidfleetError
 from vidfleet_common.jobs import JobRecord, JobState, JobStore, JobVideo
 from vidfleet_common.results import JobResult, VideoOutcome, VideoResult, job_state, now_iso, versions, write_result
 from vidfleet_common.redis_connection import report_failure
@@ -128,7 +129,12 @@ class Finalizer:
         videos = [results[name] for name in names]
         cancelled = self.store.is_cancelled(record.job_id)
         result = job_result(record, videos, cancelled=cancelled)
-        write_result(result, record.out_dir)
+        try:
+            write_result(result, record.out_dir)
+        except VidfleetError as exc:  # the bucket refuses or its endpoint is away: the next pass tries again
+            log.warning("job %s: result.json not written yet: %s", record.job_id, exc)
+            self.store.redis.delete(lock)
+            return False
         if not is_s3(record.out_dir):  # a bucket holds no temporary objects: workers stage on their own disk
             remove_temp_files(Path(record.out_dir))  # a killed worker's leftovers: every video has its result, nobody owns them
         record.state = JobState(result.state)
