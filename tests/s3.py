@@ -57,6 +57,8 @@ class WeedServer:
             f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=30",
             "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
             "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={p['s3.grpc']}", f"-s3.config={self._config()}",
+            # Off: their default ports (8181, and 9101, a vidfleet worker's metrics port) clash between servers.
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
         self.process = subprocess.Popen(args, stdout=(self.folder / "weed.log").open("ab"), stderr=subprocess.STDOUT, cwd=self.folder)
         wait_for(self._ready, timeout=120, what=f"weed S3 on port {self.s3_port}", interval=0.2)
