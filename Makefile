@@ -36,6 +36,7 @@ test: venv tools
 bench: venv
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_fleet.py
+	$(BIN)/python bench/bench_s3.py
 	$(BIN)/python bench/bench_capture.py
 	$(BIN)/python bench/bench_live.py
 
