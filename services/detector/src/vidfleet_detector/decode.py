@@ -120,7 +120,7 @@ class FrameReader:
             index = 0
             while not self._stop.is_set():
                 if index % self._stride:
-                    if not self._capture.grab():
+                    if not self._capture.grab() and not (self._can_resume(index) and self._resume(index) is not None):
                         break
                 else:
                     ok, image = self._capture.read()
