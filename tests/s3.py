@@ -4,6 +4,7 @@ ports, with two identities: `admin` (everything) and `limited` (reads one bucket
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -54,13 +55,16 @@ class WeedServer:
             weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}", "-master.volumeSizeLimitMB=64",
             "-master.electionTimeout=1s", "-master.heartbeatInterval=200ms",
-            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=30",
+            f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=1000",
             "-filer", f"-filer.port={p['filer']}", f"-filer.port.grpc={p['filer.grpc']}",
             "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={p['s3.grpc']}", f"-s3.config={self._config()}",
             # Off: their default ports (8181, and 9101, a vidfleet worker's metrics port) clash between servers.
             "-s3.port.iceberg=0", "-s3.port.lance=0",
         ]
-        self.process = subprocess.Popen(args, stdout=(self.folder / "weed.log").open("ab"), stderr=subprocess.STDOUT, cwd=self.folder)
+        # Every bucket is a collection that grows its own volumes (7 by default): one is enough for tests, and the
+        # volumes are sparse files, so a high -volume.max costs nothing but lets each test make its own buckets.
+        env = {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
+        self.process = subprocess.Popen(args, stdout=(self.folder / "weed.log").open("ab"), stderr=subprocess.STDOUT, cwd=self.folder, env=env)
         wait_for(self._ready, timeout=120, what=f"weed S3 on port {self.s3_port}", interval=0.2)
         return self
 
