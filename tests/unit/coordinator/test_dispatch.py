@@ -141,3 +141,15 @@ def test_cancel_settles_queued_videos_and_the_job_ends_cancelled(settings: Setti
 
 def _result(name: str, outcome: VideoOutcome) -> VideoResult:
     return VideoResult(video=f"{name}.mp4", name=name, outcome=outcome, error=None if outcome is VideoOutcome.SUCCEEDED else "x")
+
+
+def test_a_video_in_a_bucket_or_with_results_in_one_is_not_split(settings: Settings, store: JobStore, inputs: Path) -> None:
+    app = make_celery(settings)
+    split = {"model": "m.pt", "split_seconds": 3.0}
+    from_bucket = settings.model_copy(update={"input_buckets": ["videos"]})
+    record = submit_job(store, app, from_bucket, ["s3://videos/cams/long.mp4"], split)
+    to_bucket = settings.model_copy(update={"output_root": "s3://results/jobs/"})
+    second = submit_job(store, app, to_bucket, ["clips/a.mp4"], split)
+    assert second.out_dir == f"s3://results/jobs/{second.job_id}/"
+    for video in (record.videos[0], second.videos[0]):
+        assert video.chunks == [] and video.warning.startswith("not split: splitting on the fleet needs"), video
