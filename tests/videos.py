@@ -34,7 +34,7 @@ def bad_inputs(folder: Path) -> dict[str, str]:
         str(folder / "truncated.mp4"): "not a readable video",
         str(folder / "zero_frames.avi"): "video has no frames",
         # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
-        "http://127.0.0.1:9/camera.mp4": "could not open the URL",
+        "http://127.0.0.1:9/camera.mp4": "could not open the URL (connection refused)",
     }
 
 

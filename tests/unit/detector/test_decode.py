@@ -49,3 +49,19 @@ def test_zero_frame_video_says_so(tmp_path: Path) -> None:
 def test_bad_stride_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="stride"):
         FrameReader(str(write_video(tmp_path / "v.mp4", 2)), stride=0)
+
+
+def test_a_url_whose_server_refuses_fails_at_once_and_a_listening_one_goes_to_ffmpeg() -> None:
+    import socket
+
+    from vidfleet_detector.decode import _unreachable
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: the connection is refused
+        assert _unreachable(f"http://127.0.0.1:{port}/cam.mp4") == "connection refused"
+        with pytest.raises(VideoOpenError, match=rf"^http://127.0.0.1:{port}/cam.mp4: could not open the URL \(connection refused\)$"):
+            FrameReader(f"http://127.0.0.1:{port}/cam.mp4")
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        assert _unreachable(f"http://127.0.0.1:{listening.getsockname()[1]}/cam.mp4") is None
+    assert _unreachable("rtsp://127.0.0.1:9/cam") is None, "only http(s) is checked; FFmpeg opens the rest"

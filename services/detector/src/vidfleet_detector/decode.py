@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import queue
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -55,7 +57,11 @@ def _open_capture(source: str, display: str | None = None) -> cv2.VideoCapture:
         from vidfleet_detector.s3_input import signed_url
 
         source = signed_url(source)  # raises the one line: no such object, access denied, endpoint down...
-    elif not is_url:
+    elif is_url:
+        refused = _unreachable(source)
+        if refused:
+            raise VideoOpenError(f"{shown}: could not open the URL ({refused})")
+    else:
         path = Path(source)
         if not path.exists():
             raise VideoOpenError(f"{source}: no such file")
@@ -72,6 +78,23 @@ def _open_capture(source: str, display: str | None = None) -> cv2.VideoCapture:
             what = "not a readable video (no decodable video stream; truncated or not a video?)"
         raise VideoOpenError(f"{shown}: {what}")
     return capture
+
+
+def _unreachable(url: str) -> str | None:
+    """Why an http(s) URL's server refuses us outright, checked before FFmpeg, whose reconnects would spend
+    ~26 s retrying a refused connection; None when it answers or is merely slow (FFmpeg then decides)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout=5):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror:
+        return f"unknown host {parts.hostname}"
+    except OSError:
+        return None
 
 
 def _info(capture: cv2.VideoCapture) -> VideoInfo:
