@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -108,7 +109,58 @@ def _info(capture: cv2.VideoCapture) -> VideoInfo:
     )
 
 
-class FrameReader:
+class BackgroundFrames:
+    """Frames decoded by a subclass's `_run` on a background thread, handed over through a bounded queue.
+
+    `_run` puts DecodedFrames, then a VideoError or nothing, and finally calls `_end()` (`_put` gives up
+    once `close()` was called). Iterating yields the frames in order and raises the error where it came.
+    """
+
+    _display: str
+
+    def _start(self, buffer: int, name: str) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, buffer))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _end(self) -> None:
+        self._put(_END)
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Stop decoding (for an early stop) and wait for the thread."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FrameReader(BackgroundFrames):
     """Reads every `stride`-th frame of `source` on a background thread.
 
     Iterate to get DecodedFrames in order; `frames_read` counts every frame read, processed or not.
@@ -123,20 +175,8 @@ class FrameReader:
         self._capture = _open_capture(source, self._display)
         self.info = _info(self._capture)
         self._stride = stride
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, buffer))
-        self._stop = threading.Event()
         self.frames_read = 0
-        self._thread = threading.Thread(target=self._run, name="vidfleet-decode", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        self._start(buffer, "vidfleet-decode")
 
     def _run(self) -> None:
         try:
@@ -163,7 +203,7 @@ class FrameReader:
             self._put(VideoError(f"{self._display}: decoding failed: {exc}"))
         finally:
             self._capture.release()
-            self._put(_END)
+            self._end()
 
     def _can_resume(self, index: int) -> bool:
         return is_s3(self._source) and self.info.total_frames is not None and index < self.info.total_frames and not self._stop.is_set()
@@ -189,23 +229,3 @@ class FrameReader:
             f"{self._display}: reading stopped at frame {index} of {self.info.total_frames} and the object could not be "
             f"read again ({RESUME_ATTEMPTS} attempts with backoff): {str(last).removeprefix(self._display + ': ')}"
         )
-
-    def __iter__(self) -> Iterator[DecodedFrame]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-
-    def close(self) -> None:
-        """Stop decoding (for an early stop) and wait for the thread."""
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FrameReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -8,22 +8,19 @@ further back, and finally reads from the start: a missing frame is never silentl
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 
 import av
 
 from vidfleet_common.chunks import Chunk, clock
 from vidfleet_common.errors import VideoError, VideoOpenError
-from vidfleet_detector.decode import DecodedFrame, VideoInfo
+from vidfleet_detector.decode import BackgroundFrames, DecodedFrame, VideoInfo
 
-_END = object()
 # Seek this many seconds further back each time the demuxer lands after the wanted frame.
 _BACKOFF_SECONDS = (0.0, 2.0, 10.0)
 
 
-class ChunkReader:
+class ChunkReader(BackgroundFrames):
     """Every `stride`-th frame (by index in the whole video) of [chunk.read_from, chunk.end).
 
     `frames_read` counts frames of that range read so far; `info.total_frames` is the range's length.
@@ -43,22 +40,10 @@ class ChunkReader:
         self.info = VideoInfo(width=stream.codec_context.width, height=stream.codec_context.height, fps=chunk.fps,
                               total_frames=chunk.end - chunk.read_from)
         self.frames_read = 0
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, buffer))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="vidfleet-chunk-decode", daemon=True)
-        self._thread.start()
+        self._start(buffer, "vidfleet-chunk-decode")
 
     def _index(self, pts: int) -> int:
         return round((pts - self.chunk.first_pts) / self.chunk.frame_pts)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
 
     def _frames(self) -> Iterator[av.VideoFrame]:
         """Decoded frames from at or before read_from, in presentation order."""
@@ -110,17 +95,4 @@ class ChunkReader:
             self._put(VideoError(f"{self._display}: {chunk.span()}: decoding failed{at}: {exc}"))
         finally:
             self._container.close()
-            self._put(_END)
-
-    def __iter__(self) -> Iterator[DecodedFrame]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+            self._end()
