@@ -81,34 +81,27 @@ def create_app(settings: Settings | None = None, *, metrics: WorkerMetrics | Non
     state = WorkerState(settings, metrics)
     app.vidfleet_state = state
 
-    @app.task(name=TaskName.DETECT_VIDEO.value, bind=True)
-    def detect_video(task: Any, request: Any) -> dict[str, Any]:
-        holder = Holder(task.request.hostname or socket.gethostname(), state.incarnation)
-        try:
-            return run_detect(request, store=state.store, models=state.models, holder=holder, metrics=state.metrics, is_alive=state.is_alive)
-        except Exception as exc:
-            # The result could not be recorded (Redis gone for minutes). Celery acknowledges a task that
-            # raises, which would drop the video for good: reject it back into the queue instead.
-            log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
-            raise Reject(scrub_url(str(exc)), requeue=True) from exc
-        finally:
-            _remove_stale_staging(state)
-
-    def split_step(name: TaskName, body: Any) -> None:
-        """The steps of a split video after its chunks (vidfleet_detector.split), like the detect task."""
+    def recorded_task(name: TaskName, body: Any) -> None:
+        """A task whose body records its own result in the job store: a video, a chunk, or a later step of a
+        split video (vidfleet_detector.split)."""
 
         @app.task(name=name.value, bind=True)
-        def step(task: Any, request: Any) -> dict[str, Any]:
+        def task_body(task: Any, request: Any) -> dict[str, Any]:
             holder = Holder(task.request.hostname or socket.gethostname(), state.incarnation)
             try:
                 return body(request, store=state.store, models=state.models, holder=holder, metrics=state.metrics, is_alive=state.is_alive)
             except Exception as exc:
+                # The result could not be recorded (Redis gone for minutes). Celery acknowledges a task that
+                # raises, which would drop the video for good: reject it back into the queue instead.
                 log.error("task %s: result not recorded (%s); back to the queue", task.request.id, scrub_url(str(exc)))
                 raise Reject(scrub_url(str(exc)), requeue=True) from exc
+            finally:
+                _remove_stale_staging(state)
 
-    split_step(TaskName.STITCH_VIDEO, run_stitch)
-    split_step(TaskName.RENDER_CHUNK, run_render)
-    split_step(TaskName.JOIN_VIDEO, run_join)
+    recorded_task(TaskName.DETECT_VIDEO, run_detect)
+    recorded_task(TaskName.STITCH_VIDEO, run_stitch)
+    recorded_task(TaskName.RENDER_CHUNK, run_render)
+    recorded_task(TaskName.JOIN_VIDEO, run_join)
 
     @signals.worker_ready.connect(weak=False)
     def start_heartbeat(sender: Any = None, **_: Any) -> None:
