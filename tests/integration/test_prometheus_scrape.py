@@ -259,13 +259,15 @@ def test_every_dashboard_panel_query_parses_and_returns_data(worked: Monitored) 
         return not state["failed"] and not empty_or_still()
 
     try:
-        wait_for(all_have_data, timeout=45, what="every panel with data", interval=1.0)
+        # Long enough to ride out a few scrapes that time out (1 s) while two cores are busy.
+        wait_for(all_have_data, timeout=90, what="every panel with data", interval=1.0)
     except TimeoutError:
         pass
     assert state["failed"] == {}, "\n".join(f"{p.dashboard}: {p.title}: {e}\n  {p.query}" for p, e in state["failed"].items())
+    targets = "\n".join(f"  {t['labels']['job']}: {t['health']} {t.get('lastError', '')}" for t in worked.prometheus.api("targets")["activeTargets"])
     assert empty_or_still() == [], "no data (only NaN, or not above 0 where the run should show):\n" + "\n".join(
         f"{p.dashboard}: {p.title}: {state['values'][p]}\n  {p.query}" for p in empty_or_still()
-    )
+    ) + f"\ntargets:\n{targets}"
 
     for dashboard, metric, label in label_variables():
         values = worked.prometheus.api(f"label/{label}/values", **{"match[]": metric})
